@@ -1,0 +1,106 @@
+"""The command line: parses arguments, calls the library, turns errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from .build import build_site
+from .errors import FeedsError, Problem
+from .settings import Settings, describe, load_settings
+from .store import Progress, load_store
+
+SETTINGS_HELP = "\n".join(f"  {name} (default {default}): {text}" for name, default, text in describe())
+
+
+def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command shares; each overrides the settings file."""
+    options = [
+        click.option("--settings", "settings_file", type=click.Path(dir_okay=False),
+                     help="Settings file (TOML); default ./feeds.toml when present."),
+        click.option("--records", help="Folder of record files."),
+        click.option("--base-url", help="Absolute URL the feeds are published under."),
+        click.option("--limit", type=int, help="Most entries per feed."),
+        click.option("--drafts/--no-drafts", default=None,
+                     help="Include unpublished records (preview only)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load(**cli: Any) -> Settings:
+    settings_file = cli.pop("settings_file", None)
+    return load_settings(settings_file, **cli)
+
+
+def _report(problems: Iterable[Problem]) -> tuple[int, int]:
+    """Print problems to stderr, errors first; return (errors, warnings)."""
+    problems = list(problems)
+    errors = [p for p in problems if p.is_error]
+    warnings = [p for p in problems if not p.is_error]
+    for label, group in (("error", errors), ("warning", warnings)):
+        for problem in group:
+            click.echo(f"{label}: {problem}", err=True)
+    return len(errors), len(warnings)
+
+
+@contextmanager
+def _progress(enabled: bool, total_hint: str) -> Iterator[Progress | None]:
+    """A progress bar on a terminal, nothing elsewhere."""
+    if not enabled:
+        yield None
+        return
+    with click.progressbar(length=_count(total_hint), label="reading records",
+                           file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _count(folder: str) -> int:
+    try:
+        from pathlib import Path
+        return sum(1 for p in Path(folder).iterdir() if p.suffix.lower() in (".md", ".txt"))
+    except OSError:
+        return 0
+
+
+@click.group(epilog="Settings:\n\n" + SETTINGS_HELP)
+@click.version_option(package_name="feeds")
+def main() -> None:
+    """Publish a folder of news records as Atom, RSS and JSON feeds."""
+
+
+@main.command()
+@_settings_options
+@click.option("--out", help="Folder to write the static site to.")
+def build(**cli: Any) -> None:
+    """Write every feed of the record store under --out."""
+    try:
+        settings = _load(**cli)
+        with _progress(sys.stderr.isatty(), settings.records) as progress:
+            report = build_site(settings, progress)
+    except FeedsError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report(report.store.problems)
+    click.echo(report.summary())
+    click.echo(f"feeds written to {settings.out}/ (start with {settings.out}/feed.atom)")
+
+
+@main.command()
+@_settings_options
+def check(**cli: Any) -> None:
+    """List every problem in the record store; exit 1 when a record would be skipped."""
+    try:
+        settings = _load(**cli)
+        store = load_store(settings)
+    except FeedsError as exc:
+        raise click.ClickException(str(exc)) from None
+    errors, warnings = _report(store.problems)
+    click.echo(f"checked {store.files} records: {len(store.records)} publishable, "
+               f"{store.unpublished} unpublished, {store.skipped} skipped; "
+               f"{errors} errors, {warnings} warnings")
+    sys.exit(1 if store.skipped else 0)

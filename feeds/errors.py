@@ -1,0 +1,57 @@
+"""One exception tree for feeds; the CLI and the web app translate it at their edge.
+
+    FeedsError
+    ├── SettingsError   a setting is missing, mistyped or out of range
+    ├── StoreError      the record folder itself cannot be read
+    └── ExportError     the output folder cannot be written
+
+Problems with single records are not exceptions: a bad record is skipped and
+reported as a `Problem` (file, field, message) so that the rest of the store
+is still published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class FeedsError(Exception):
+    """Base class of every error feeds raises on purpose."""
+
+
+class SettingsError(FeedsError):
+    """A setting is missing, mistyped or out of range."""
+
+
+class StoreError(FeedsError):
+    """The record folder cannot be read at all."""
+
+
+class ExportError(FeedsError):
+    """The output folder cannot be written; the previous output is left intact."""
+
+
+class Severity(str, Enum):
+    """How bad a record problem is: an error skips the record, a warning does not."""
+
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one record, named by file and field, with the fix."""
+
+    file: str
+    field: str
+    message: str
+    severity: Severity = Severity.WARNING
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+    @property
+    def is_error(self) -> bool:
+        """True when the problem kept the record out of every feed."""
+        return self.severity is Severity.ERROR

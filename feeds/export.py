@@ -1,0 +1,126 @@
+"""Static export: site files written under one folder, atomically, only when changed.
+
+Every changed file is first written to a temporary name beside its target;
+only when all of them are written are they renamed into place, so a failed
+build (full disk, no permission, killed) leaves every file either complete
+and old or complete and new.  Files the site no longer has are removed, but
+only files of the kinds feeds writes, and never outside the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ExportError
+
+TEMP_PREFIX = ".feeds-tmp-"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export did."""
+
+    files: int
+    written: int
+    removed: int
+
+    @property
+    def changed(self) -> int:
+        """Files created, replaced or removed."""
+        return self.written + self.removed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _inside(root: Path, relpath: str) -> Path:
+    """The path of `relpath` under `root`, refusing anything that would leave it."""
+    parts = relpath.split("/")
+    if relpath.startswith("/") or any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
+        raise ExportError(f"{relpath!r}: refusing a path that is not a plain relative path")
+    return root.joinpath(*parts)
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        if path.is_symlink() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _prepare_dir(root: Path, directory: Path) -> None:
+    """Create `directory` under `root`, refusing links that lead elsewhere."""
+    directory.mkdir(parents=True, exist_ok=True)
+    real = os.path.realpath(directory)
+    if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
+        raise ExportError(f"{directory}: leads outside the output folder; remove the link")
+
+
+def _write_temp(target: Path, data: bytes, mode: int) -> Path:
+    temp = target.parent / f"{TEMP_PREFIX}{target.name}.{os.getpid()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def export_files(out: Path, files: Iterable[tuple[str, bytes]], managed: Iterable[str]) -> ExportResult:
+    """Write `files` (site path, bytes) under `out`; remove other `managed` files there.
+
+    `managed` holds glob patterns (``topics/*.atom``) of the files feeds owns:
+    only those are ever removed.
+    """
+    mode = 0o666 & ~_umask()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    wanted: set[Path] = set()
+    pending: list[tuple[Path, Path]] = []
+    count = 0
+    try:
+        for relpath, data in files:
+            count += 1
+            target = _inside(out, relpath)
+            wanted.add(target)
+            if _same(target, data):
+                continue
+            _prepare_dir(out, target.parent)
+            pending.append((_write_temp(target, data, mode), target))
+        for temp, target in pending:
+            os.replace(temp, target)
+    except OSError as exc:
+        for temp, _ in pending:
+            temp.unlink(missing_ok=True)
+        where = exc.filename or out
+        raise ExportError(f"{where}: cannot write the output ({exc.strerror}); "
+                          "the previous output is left as it was") from None
+    removed = _remove_stale(out, wanted, managed)
+    return ExportResult(count, len(pending), removed)
+
+
+def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> int:
+    removed = 0
+    for pattern in managed:
+        for path in out.glob(pattern):
+            stale = path not in wanted or path.name.startswith(TEMP_PREFIX)
+            if stale and (path.is_file() or path.is_symlink()):
+                try:
+                    path.unlink()
+                    removed += 1
+                except OSError as exc:
+                    raise ExportError(f"{path}: cannot remove a feed that no longer exists "
+                                      f"({exc.strerror})") from None
+    return removed

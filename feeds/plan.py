@@ -1,0 +1,113 @@
+"""The plan: which feeds exist and what each holds. Feeds are data.
+
+One loop over the published records gives the all-items feed, one feed per
+topic slug and one per provider key; a topic or provider with no published
+record has no feed.  Each `FeedSpec` holds its newest `limit` records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .records import Record
+from .settings import Settings
+from .store import Store
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A kind of feed: where its files live and how it is described."""
+
+    name: str
+    folder: str
+    label: str
+
+
+ALL = Kind("all", "", "All stories")
+TOPIC = Kind("topic", "topics", "Topic")
+PROVIDER = Kind("provider", "providers", "Provider")
+KINDS = (ALL, TOPIC, PROVIDER)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: what it is called, where it lives and the records it carries."""
+
+    kind: Kind
+    key: str
+    name: str
+    title: str
+    description: str
+    records: tuple[Record, ...]
+    total: int
+    logo: str | None = None
+
+    @property
+    def stem(self) -> str:
+        """The site path of the feed without its extension (``topics/ai``)."""
+        return "feed" if self.kind is ALL else f"{self.kind.folder}/{self.key}"
+
+    @property
+    def page(self) -> str:
+        """The site path of the feed's HTML page (``topics/ai/``)."""
+        return "" if self.kind is ALL else f"{self.kind.folder}/{self.key}/"
+
+    @property
+    def updated(self) -> datetime:
+        """The date of the newest entry; never the clock."""
+        return self.records[0].published_at if self.records else EPOCH
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every feed of a site, all-items first, then topics and providers by key."""
+
+    feeds: tuple[FeedSpec, ...]
+
+    def find(self, kind: str, key: str) -> FeedSpec | None:
+        """The feed of `kind` ('all', 'topic', 'provider') keyed by `key`, if it exists."""
+        for spec in self.feeds:
+            if spec.kind.name == kind and spec.key == key:
+                return spec
+        return None
+
+
+def _display_name(names: Counter[str]) -> str:
+    """The most used spelling of a name; ties go to the first in sort order."""
+    return min(names.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def plan_feeds(store: Store, settings: Settings) -> Plan:
+    """The feeds a store publishes under `settings`."""
+    limit = settings.limit
+    site = settings.site_title
+    by_topic: dict[str, list[Record]] = defaultdict(list)
+    by_provider: dict[str, list[Record]] = defaultdict(list)
+    topic_names: dict[str, Counter[str]] = defaultdict(Counter)
+    provider_names: dict[str, Counter[str]] = defaultdict(Counter)
+    logos: dict[str, str] = {}
+    for record in store.records:  # newest first, so every list is already in order
+        for topic in record.topics:
+            by_topic[topic.slug].append(record)
+            topic_names[topic.slug][topic.name] += 1
+        key = record.provider.key
+        by_provider[key].append(record)
+        provider_names[key][record.provider.name] += 1
+        if record.provider.logo and key not in logos:
+            logos[key] = record.provider.logo
+    feeds = [FeedSpec(ALL, "", site, site, f"The newest stories on {site}",
+                      store.records[:limit], len(store.records))]
+    for slug in sorted(by_topic):
+        name = _display_name(topic_names[slug])
+        feeds.append(FeedSpec(TOPIC, slug, name, f"{site}: {name}", f"Stories about {name}",
+                              tuple(by_topic[slug][:limit]), len(by_topic[slug])))
+    for key in sorted(by_provider):
+        name = _display_name(provider_names[key])
+        feeds.append(FeedSpec(PROVIDER, key, name, f"{site}: {name}", f"Stories from {name}",
+                              tuple(by_provider[key][:limit]), len(by_provider[key]),
+                              logos.get(key)))
+    return Plan(tuple(feeds))

@@ -1,0 +1,189 @@
+"""Cleaning of the messy text and URLs real records carry.
+
+Text fields end up plain text: mojibake repaired (ftfy), HTML entities
+unescaped until the text stops changing, markup removed, characters XML 1.0
+forbids dropped, white space folded.  Each format escapes the result again
+where it wants HTML.  URLs end up absolute http(s), entity-free and
+percent-encoded, or are refused.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import ftfy
+from slugify import slugify
+
+# Characters XML 1.0 forbids, plus C1 controls, DEL, lone surrogates and
+# non-characters, which validators reject even where XML allows them.
+_XML_ILLEGAL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    "\U0001fffe\U0001ffff\U0002fffe\U0002ffff\U0003fffe\U0003ffff\U0004fffe\U0004ffff"
+    "\U0005fffe\U0005ffff\U0006fffe\U0006ffff\U0007fffe\U0007ffff\U0008fffe\U0008ffff"
+    "\U0009fffe\U0009ffff\U000afffe\U000affff\U000bfffe\U000bffff\U000cfffe\U000cffff"
+    "\U000dfffe\U000dffff\U000efffe\U000effff\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
+)
+# Anything but printable ASCII and plain white space sends a string through ftfy.
+_NEEDS_FTFY = re.compile("[^\x20-\x7e\t\n\r]")
+_LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]")
+_SPACE = re.compile(r"\s+")
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=False,  # done below, to a fixed point
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    normalization=None,  # keep combining marks exactly as written
+    explain=False,
+)
+_MAX_UNESCAPE_ROUNDS = 5
+
+
+class _TextOnly(HTMLParser):
+    """Collects the text of an HTML fragment, dropping script and style bodies."""
+
+    _SKIP = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in ("br", "p", "div", "li"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def strip_markup(text: str) -> str:
+    """The text of an HTML fragment; text without markup comes back unchanged."""
+    if not _LOOKS_LIKE_MARKUP.search(text):
+        return text
+    parser = _TextOnly()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def unescape(text: str) -> str:
+    """HTML entities decoded until the text stops changing (``&amp;#8217;`` → ``’``)."""
+    for _ in range(_MAX_UNESCAPE_ROUNDS):
+        if "&" not in text:
+            break
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def remove_illegal(text: str) -> str:
+    """`text` without the characters an XML 1.0 document may not hold."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def clean_text(text: str, max_chars: int | None = None) -> str:
+    """Plain, XML-safe, single-line text; cut at a word boundary past `max_chars`."""
+    if _NEEDS_FTFY.search(text):
+        text = ftfy.fix_text(text, _FTFY)
+    text = strip_markup(unescape(text))
+    text = _SPACE.sub(" ", remove_illegal(text)).strip()
+    if max_chars is not None and len(text) > max_chars:
+        text = shorten(text, max_chars)
+    return text
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars` characters at a word, ending with an ellipsis."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1]
+    space = cut.rfind(" ")
+    if space > max_chars // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+_URL_SAFE = {
+    "path": "/:@!$&()*+,;=-._~%",
+    "query": "/?:@!$&()*+,;=-._~%",
+    "fragment": "/?:@!$&()*+,;=-._~%#",
+}
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+_STRIP_IN_URL = re.compile("[\t\n\r]")
+MAX_URL_CHARS = 4096
+
+
+class BadURL(ValueError):
+    """A URL that cannot be published; the message says why."""
+
+
+def _quote_part(part: str, kind: str) -> str:
+    return quote(_BAD_PERCENT.sub("%25", part), safe=_URL_SAFE[kind])
+
+
+def normalise_host(host: str) -> str:
+    """The lowercase ASCII (IDNA) form of a host name; BadURL when it is not one."""
+    host = host.strip().lower().rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadURL("the host name is not a valid internationalised domain name") from None
+    if not _HOST.match(host):
+        raise BadURL("the host name is not a valid domain name")
+    return host
+
+
+def clean_url(value: str) -> str:
+    """An absolute, entity-free, percent-encoded http(s) URL; BadURL says why not."""
+    url = unescape(value)
+    url = _STRIP_IN_URL.sub("", url).strip("\x00- \x7f")
+    if len(url) > MAX_URL_CHARS:
+        raise BadURL(f"longer than {MAX_URL_CHARS} characters")
+    url = remove_illegal(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadURL("not a well-formed URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        what = f"{scheme}: URLs are" if scheme else "a URL without http(s):// is"
+        raise BadURL(f"{what} not allowed; use an absolute http(s) URL")
+    host = normalise_host(parts.hostname or "")
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((
+        scheme,
+        netloc,
+        _quote_part(parts.path, "path"),
+        _quote_part(parts.query, "query"),
+        _quote_part(parts.fragment, "fragment"),
+    ))
+
+
+# Windows cannot hold files with these names, whatever their extension.
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)")
+
+
+def portable(component: str) -> str:
+    """A path component that every file system and static host can hold."""
+    return f"_{component}" if _RESERVED.match(component) else component
+
+
+def topic_slug(name: str, max_chars: int = 80) -> str:
+    """The lowercase ASCII slug of a topic name (``Computer Vision`` → ``computer-vision``)."""
+    slug = slugify(name, max_length=max_chars, word_boundary=True)
+    return portable(slug) if slug else ""
