@@ -27,7 +27,8 @@ class BuildReport:
         store = self.store
         return (
             f"read {store.files} records: {len(store.records)} published, "
-            f"{store.unpublished} unpublished, {store.skipped} skipped; "
+            f"{store.unpublished} unpublished, {store.duplicates} duplicates, "
+            f"{store.skipped} skipped; "
             f"{len(self.plan.feeds)} feeds, {self.export.files} files, "
             f"{self.export.changed} changed; {self.seconds:.2f}s"
         )

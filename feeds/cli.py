@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .build import build_site
 from .errors import FeedsError, Problem
+from .records import RECORD_SUFFIXES
 from .settings import Settings, describe, load_settings
 from .store import Progress, load_store
 
@@ -62,8 +64,7 @@ def _progress(enabled: bool, total_hint: str) -> Iterator[Progress | None]:
 
 def _count(folder: str) -> int:
     try:
-        from pathlib import Path
-        return sum(1 for p in Path(folder).iterdir() if p.suffix.lower() in (".md", ".txt"))
+        return sum(1 for p in Path(folder).iterdir() if p.suffix.lower() in RECORD_SUFFIXES)
     except OSError:
         return 0
 
@@ -101,6 +102,7 @@ def check(**cli: Any) -> None:
         raise click.ClickException(str(exc)) from None
     errors, warnings = _report(store.problems)
     click.echo(f"checked {store.files} records: {len(store.records)} publishable, "
-               f"{store.unpublished} unpublished, {store.skipped} skipped; "
+               f"{store.unpublished} unpublished, {store.duplicates} duplicates, "
+               f"{store.skipped} skipped; "
                f"{errors} errors, {warnings} warnings")
     sys.exit(1 if store.skipped else 0)

@@ -13,7 +13,7 @@ is still published.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 class FeedsError(Exception):
@@ -32,7 +32,7 @@ class ExportError(FeedsError):
     """The output folder cannot be written; the previous output is left intact."""
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a record problem is: an error skips the record, a warning does not."""
 
     WARNING = "warning"

@@ -49,14 +49,14 @@ class Format:
     render: Callable[[FeedSpec, Settings], bytes]
 
 
-class _MediaFeed(BaseExtension):
+class _MediaFeed(BaseExtension):  # type: ignore[misc]
     """Declares the Media RSS namespace on the feed."""
 
     def extend_ns(self) -> dict[str, str]:
         return {"media": MEDIA_NS}
 
 
-class _MediaEntry(BaseEntryExtension):
+class _MediaEntry(BaseEntryExtension):  # type: ignore[misc]
     """Bare Media RSS elements for one entry: thumbnail, image content, video player."""
 
     def __init__(self) -> None:

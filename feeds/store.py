@@ -29,6 +29,7 @@ class Store:
     problems: tuple[Problem, ...]
     files: int = 0
     unpublished: int = 0
+    duplicates: int = 0
 
     @property
     def skipped(self) -> int:
@@ -133,7 +134,7 @@ def _failed(source: str, message: str) -> ReadResult:
 def collect(results: Iterable[ReadResult], problems: list[Problem], files: int) -> Store:
     """Assemble read results into a `Store`: dedupe by link, sort newest first."""
     by_link: dict[str, Record] = {}
-    unpublished = 0
+    unpublished = duplicates = 0
     for result in results:
         problems.extend(result.problems)
         unpublished += result.unpublished
@@ -144,11 +145,12 @@ def collect(results: Iterable[ReadResult], problems: list[Problem], files: int) 
         if first is None:
             by_link[record.link] = record
         else:
+            duplicates += 1
             problems.append(Problem(record.source, "webUrl",
                                     f"same link as {first.source}; the article is published once, "
                                     f"from {first.source}"))
     records = sorted(by_link.values(), key=lambda r: r.sort_key)
-    return Store(tuple(records), tuple(problems), files, unpublished)
+    return Store(tuple(records), tuple(problems), files, unpublished, duplicates)
 
 
 def load_store(settings: Settings, progress: Progress | None = None) -> Store:

@@ -9,6 +9,7 @@ percent-encoded, or are refused.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from html.parser import HTMLParser
@@ -26,8 +27,10 @@ _XML_ILLEGAL = re.compile(
     "\U0009fffe\U0009ffff\U000afffe\U000affff\U000bfffe\U000bffff\U000cfffe\U000cffff"
     "\U000dfffe\U000dffff\U000efffe\U000effff\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
 )
-# Anything but printable ASCII and plain white space sends a string through ftfy.
-_NEEDS_FTFY = re.compile("[^\x20-\x7e\t\n\r]")
+# Mojibake always holds Latin-1 range characters (UTF-8 lead bytes read as
+# cp1252/Latin-1: Ã, â, Ð, ...); control characters and terminal escapes are
+# ftfy's too.  Other text (ASCII, curly quotes, CJK, emoji) skips ftfy.
+_NEEDS_FTFY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]")
 _LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]")
 _SPACE = re.compile(r"\s+")
 _FTFY = ftfy.TextFixerConfig(
@@ -93,8 +96,14 @@ def remove_illegal(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+# Text that is already clean: printable ASCII, single spaces, no entity or tag.
+_PLAIN = re.compile(r"(?:[!-%'-;=?-~]+(?: [!-%'-;=?-~]+)*)?")
+
+
 def clean_text(text: str, max_chars: int | None = None) -> str:
     """Plain, XML-safe, single-line text; cut at a word boundary past `max_chars`."""
+    if (max_chars is None or len(text) <= max_chars) and _PLAIN.fullmatch(text):
+        return text
     if _NEEDS_FTFY.search(text):
         text = ftfy.fix_text(text, _FTFY)
     text = strip_markup(unescape(text))
@@ -121,7 +130,8 @@ _URL_SAFE = {
     "fragment": "/?:@!$&()*+,;=-._~%#",
 }
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 _STRIP_IN_URL = re.compile("[\t\n\r]")
 MAX_URL_CHARS = 4096
 
@@ -147,9 +157,30 @@ def normalise_host(host: str) -> str:
     return host
 
 
+# A URL already in its published form: lowercase host, nothing to escape.
+_CLEAN_URL = re.compile(
+    rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
+    r"(?:/[A-Za-z0-9._~!$&()*+,;=:@/-]*)?(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]*)?"
+    r"(?:#[A-Za-z0-9._~!$&()*+,;=:@/?-]*)?$"
+)
+# Only entities closed by ';' are decoded in URLs: '&copy=2' is a parameter.
+_URL_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescape_url(url: str) -> str:
+    for _ in range(_MAX_UNESCAPE_ROUNDS):
+        decoded = _URL_ENTITY.sub(lambda m: html.unescape(m.group(0)), url)
+        if decoded == url:
+            break
+        url = decoded
+    return url
+
+
 def clean_url(value: str) -> str:
     """An absolute, entity-free, percent-encoded http(s) URL; BadURL says why not."""
-    url = unescape(value)
+    if len(value) <= MAX_URL_CHARS and ("&" not in value or ";" not in value) and _CLEAN_URL.match(value):
+        return value
+    url = _unescape_url(value)
     url = _STRIP_IN_URL.sub("", url).strip("\x00- \x7f")
     if len(url) > MAX_URL_CHARS:
         raise BadURL(f"longer than {MAX_URL_CHARS} characters")
@@ -183,6 +214,7 @@ def portable(component: str) -> str:
     return f"_{component}" if _RESERVED.match(component) else component
 
 
+@functools.lru_cache(maxsize=65536)
 def topic_slug(name: str, max_chars: int = 80) -> str:
     """The lowercase ASCII slug of a topic name (``Computer Vision`` → ``computer-vision``)."""
     slug = slugify(name, max_length=max_chars, word_boundary=True)

@@ -1,0 +1,85 @@
+"""Record stores for tests: a minimal valid record, record files, and finished builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from feeds.build import BuildReport, build_site
+from feeds.settings import Settings
+
+from .feedcheck import BASE_URL, SITE_TITLE
+
+# A valid, published record with every field a feed uses; tests override one field.
+MINIMAL_RECORD: dict[str, Any] = {
+    "title": "A minimal record",
+    "publishedDateTime": "2021-03-04T05:06:07Z",
+    "webUrl": "https://news.example.com/2021/03/minimal-record",
+    "published": True,
+    "provider": {"name": "Example News", "domain": "example.com"},
+    "topics": ["Testing"],
+}
+
+
+class _Omit:
+    """Marks a field to leave out of a written record."""
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+
+
+def record_text(fields: dict[str, Any], body: str = "") -> str:
+    """The text of a record file: `fields` as YAML front matter, then `body`."""
+    kept = {k: v for k, v in fields.items() if v is not OMIT}
+    dumped = yaml.safe_dump(kept, allow_unicode=True, sort_keys=False, width=2**31 - 1)
+    return f"---\n{dumped}---\n{body}"
+
+
+def record_fields(**overrides: Any) -> dict[str, Any]:
+    """The minimal published record with `overrides` (OMIT removes a field)."""
+    return {**MINIMAL_RECORD, **overrides}
+
+
+@dataclass
+class RecordWriter:
+    """Writes record files into one store folder."""
+
+    folder: Path
+
+    def __call__(self, name: str = "record.md", /, **fields: Any) -> Path:
+        """A valid published record named `name`, with `fields` overriding the minimal one."""
+        return self.text(name, record_text(record_fields(**fields)))
+
+    def text(self, name: str, text: str) -> Path:
+        """A record file holding exactly `text`."""
+        return self.raw(name, text.encode("utf-8"))
+
+    def raw(self, name: str, data: bytes) -> Path:
+        """A record file holding exactly `data`."""
+        path = self.folder / name
+        path.write_bytes(data)
+        return path
+
+
+@dataclass(frozen=True)
+class Site:
+    """A finished build: its report, its settings and its output folder."""
+
+    report: BuildReport
+    settings: Settings
+    out: Path
+
+
+def build_into(records: Path, out: Path, **overrides: Any) -> Site:
+    """Build `records` into `out` with the test base URL and site title."""
+    settings = Settings.make(records=str(records), out=str(out), base_url=BASE_URL,
+                             site_title=SITE_TITLE, **overrides)
+    return Site(build_site(settings), settings, out)
+
+

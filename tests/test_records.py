@@ -1,0 +1,604 @@
+"""Reading one record: every field of PRODUCT.md's table, checked once at the door."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feeds.errors import Problem, Severity
+from feeds.records import Image, Provider, ReadResult, Record, Related, Topic, read_record
+from feeds.settings import Settings, replace
+
+from .feedcheck import DATA, SEEDS
+from .stores import OMIT, record_fields, record_text
+
+Read = Callable[..., ReadResult]
+
+
+def problems_for(result: ReadResult, field: str) -> list[Problem]:
+    """The problems of `result` that name `field`."""
+    return [p for p in result.problems if p.field == field]
+
+
+def published(result: ReadResult) -> Record:
+    """The record of a result that must have been published, with its problems in the message."""
+    assert result.record is not None, f"not published: {[str(p) for p in result.problems]}"
+    return result.record
+
+
+def skipped(result: ReadResult, field: str) -> Problem:
+    """The one error that kept a record out, which must name `field`."""
+    assert result.record is None, f"published, but should be skipped for {field}"
+    errors = [p for p in result.problems if p.is_error]
+    assert len(errors) == 1, f"expected one error, got {[str(p) for p in result.problems]}"
+    assert errors[0].field == field, f"the error names {errors[0].field!r}, not {field!r}: {errors[0]}"
+    assert errors[0].file == "record.md", f"the error must name the file: {errors[0]}"
+    assert errors[0].message, "the error must say what is wrong"
+    return errors[0]
+
+
+# -- the seeds ------------------------------------------------------------------------
+
+
+def test_seed_000_reads_into_a_full_record(settings: Settings) -> None:
+    path = SEEDS / "000_5493749f3400b6dd.txt"
+    result = read_record(path.name, path.read_bytes(), settings)
+    record = published(result)
+    assert result.problems == []
+    assert record.title == "Face for sale: Leaks and lawsuits blight Russia facial recognition"
+    assert record.published_at == datetime(2020, 11, 9, 15, 5, tzinfo=UTC)
+    assert record.link.startswith("https://www.reuters.com/article/russia-privacy-lawsuit/")
+    assert record.provider == Provider(
+        "Reuters", "reuters.com",
+        "https://smartableai.github.io/artificial-intelligence/assets/images/organizations/"
+        "reuters.com-50x50.jpg")
+    assert record.topics == (Topic("Computer Vision", "computer-vision"), Topic("AI", "ai"))
+    assert record.images == ()
+    assert (record.quality, record.heat, record.kind) == (69, 79, "article")
+    assert [r.provider for r in record.related] == ["IOL News"]
+    assert record.related[0].published_at == datetime(2020, 11, 9, 12, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("name", ["001_632e9d232dd96937.txt", "003_fcfcc496f7f3d375.txt",
+                                  "004_00413085105cbbc0.txt"])
+def test_unpublished_seeds_are_not_read_into_records(settings: Settings, name: str) -> None:
+    result = read_record(name, (SEEDS / name).read_bytes(), settings)
+    assert result.record is None and result.unpublished
+    assert not [p for p in result.problems if p.is_error]
+
+
+# -- title ------------------------------------------------------------------------------
+
+
+def test_title_is_required(read_fields: Read) -> None:
+    skipped(read_fields(title=OMIT), "title")
+
+
+@pytest.mark.parametrize("title", ["", "   ", "<b></b>", "\x00\x01"])
+def test_a_title_empty_after_cleaning_skips_the_record(read_fields: Read, title: str) -> None:
+    skipped(read_fields(title=title), "title")
+
+
+@pytest.mark.parametrize("title", [["a", "list"], {"a": "mapping"}, True])
+def test_a_title_of_the_wrong_type_names_the_field(read_fields: Read, title: object) -> None:
+    problem = skipped(read_fields(title=title), "title")
+    assert "text" in problem.message
+
+
+def test_title_is_cleaned(read_fields: Read) -> None:
+    record = published(read_fields(title="  â€œFace for saleâ€\x9d &amp;#8217; <b>now</b>  "))
+    assert record.title == "“Face for sale” ’ now"
+
+
+def test_a_long_title_is_cut_at_max_title_chars(read_fields: Read, settings: Settings) -> None:
+    record = published(read_fields(replace(settings, max_title_chars=40), title="word " * 50))
+    assert len(record.title) <= 40 and record.title.endswith("…")
+
+
+# -- publishedDateTime --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "moment"), [
+    ("2020-11-09T15:05:00Z", datetime(2020, 11, 9, 15, 5, tzinfo=UTC)),
+    ("2020-11-09T17:05:00+02:00", datetime(2020, 11, 9, 15, 5, tzinfo=UTC)),
+    ("2020-11-09T10:05:00-05:00", datetime(2020, 11, 9, 15, 5, tzinfo=UTC)),
+    ("2020-11-09T15:05:00.250Z", datetime(2020, 11, 9, 15, 5, 0, 250000, tzinfo=UTC)),
+])
+def test_dates_become_aware_utc(read_fields: Read, raw: str, moment: datetime) -> None:
+    record = published(read_fields(publishedDateTime=raw))
+    assert record.published_at == moment
+    assert record.published_at.utcoffset() is not None and not record.published_at.utcoffset()
+
+
+def test_unquoted_yaml_dates_read_the_same(read_text: Callable[[str], ReadResult]) -> None:
+    text = record_text(record_fields(publishedDateTime=OMIT)).replace(
+        "title:", "publishedDateTime: 2020-11-09T15:05:00Z\ntitle:")
+    assert published(read_text(text)).published_at == datetime(2020, 11, 9, 15, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("raw", ["2020-11-09T15:05:00", "2020-11-09 15:05:00", "2020-11-09"])
+def test_a_naive_date_is_taken_as_utc_with_a_warning(read_fields: Read, raw: str) -> None:
+    result = read_fields(publishedDateTime=raw)
+    assert published(result).published_at == datetime(2020, 11, 9, 15 if ":" in raw else 0,
+                                                       5 if ":" in raw else 0, tzinfo=UTC)
+    warnings = problems_for(result, "publishedDateTime")
+    assert len(warnings) == 1 and not warnings[0].is_error, [str(p) for p in result.problems]
+    assert "UTC" in warnings[0].message
+
+
+@pytest.mark.parametrize("raw", ["yesterday", "2020-13-01T00:00:00Z", "2020-02-30T00:00:00Z",
+                                 "09/11/2020", "2020-11-09T25:00:00Z", "0000-01-01T00:00:00Z",
+                                 "", "   "])
+def test_a_bad_date_names_published_date_time(read_fields: Read, raw: str) -> None:
+    skipped(read_fields(publishedDateTime=raw), "publishedDateTime")
+
+
+@pytest.mark.parametrize("raw", [12345, ["2020-11-09T15:05:00Z"], {"date": "x"}, True])
+def test_a_date_of_the_wrong_type_names_the_field(read_fields: Read, raw: object) -> None:
+    skipped(read_fields(publishedDateTime=raw), "publishedDateTime")
+
+
+def test_published_date_time_is_required(read_fields: Read) -> None:
+    skipped(read_fields(publishedDateTime=OMIT), "publishedDateTime")
+
+
+# -- webUrl / originalUrl / ampWebUrl / cdnAmpWebUrl ----------------------------------------
+
+
+def test_web_url_is_the_link(read_fields: Read) -> None:
+    record = published(read_fields(webUrl="https://a.example.com/x",
+                                   originalUrl="https://b.example.com/y"))
+    assert record.link == "https://a.example.com/x"
+    assert record.original_url == "https://b.example.com/y"
+
+
+def test_without_web_url_the_original_url_is_the_link(read_fields: Read) -> None:
+    record = published(read_fields(webUrl=OMIT, originalUrl="https://youtube.com/watch?v=abc"))
+    assert record.link == "https://youtube.com/watch?v=abc"
+
+
+def test_a_record_without_any_http_link_is_skipped(read_fields: Read) -> None:
+    skipped(read_fields(webUrl=OMIT), "webUrl")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "java\nscript:x",
+                                 "data:text/html,x", "file:///etc/passwd", "//evil.example/x",
+                                 "/relative", "vbscript:x"])
+def test_a_web_url_that_is_not_absolute_http_skips_the_record(read_fields: Read, url: str) -> None:
+    skipped(read_fields(webUrl=url), "webUrl")
+
+
+@pytest.mark.parametrize("url", [["https://e.com"], {"href": "https://e.com"}, 42])
+def test_a_web_url_of_the_wrong_type_names_the_field(read_fields: Read, url: object) -> None:
+    skipped(read_fields(webUrl=url), "webUrl")
+
+
+def test_a_bad_original_url_is_dropped_with_a_warning(read_fields: Read) -> None:
+    result = read_fields(originalUrl="javascript:alert(1)")
+    assert published(result).original_url is None
+    assert [p.severity for p in problems_for(result, "originalUrl")] == [Severity.WARNING]
+
+
+def test_entities_in_the_link_are_unescaped(read_fields: Read) -> None:
+    record = published(read_fields(webUrl="https://www.courant.com/a?w=1024&#038;h=670"))
+    assert record.link == "https://www.courant.com/a?w=1024&h=670"
+
+
+def test_amp_urls_are_not_needed_and_never_checked(read_fields: Read) -> None:
+    result = read_fields(ampWebUrl="javascript:alert(1)", cdnAmpWebUrl="not a url")
+    record = published(result)
+    assert result.problems == []
+    assert "javascript" not in repr(record) and "not a url" not in repr(record)
+
+
+# -- excerpt, category, type, quality, heat ------------------------------------------------
+
+
+def test_excerpt_is_cleaned(read_fields: Read) -> None:
+    record = published(read_fields(excerpt="The clause â€œidentification through facial ..."))
+    assert record.excerpt == "The clause “identification through facial ..."
+
+
+def test_a_long_excerpt_is_cut_at_max_excerpt_chars(read_fields: Read, settings: Settings) -> None:
+    record = published(read_fields(replace(settings, max_excerpt_chars=30), excerpt="word " * 50))
+    assert len(record.excerpt) <= 30 and record.excerpt.endswith("…")
+
+
+def test_an_excerpt_of_the_wrong_type_is_dropped_with_a_warning(read_fields: Read) -> None:
+    result = read_fields(excerpt=["not", "text"])
+    assert published(result).excerpt == ""
+    assert [p.severity for p in problems_for(result, "excerpt")] == [Severity.WARNING]
+
+
+def test_a_missing_excerpt_is_fine(read_fields: Read) -> None:
+    result = read_fields(excerpt=OMIT)
+    assert published(result).excerpt == "" and result.problems == []
+
+
+@pytest.mark.parametrize("category", ["news", "other", 3, None])
+def test_category_never_stops_a_record(read_fields: Read, category: object) -> None:
+    published(read_fields(category=category))
+
+
+@pytest.mark.parametrize(("raw", "kind", "warned"), [
+    ("article", "article", False), ("video", "video", False), (OMIT, "article", False),
+    ("podcast", "article", True), (["video"], "article", True),
+])
+def test_type_is_article_or_video(read_fields: Read, raw: object, kind: str, warned: bool) -> None:
+    result = read_fields(type=raw)
+    assert published(result).kind == kind
+    assert bool(problems_for(result, "type")) is warned
+
+
+@pytest.mark.parametrize(("raw", "value"), [(69, 69), (137, 137), (0, 0), ("42", 42), (OMIT, None)])
+def test_quality_is_an_integer_that_may_exceed_100(read_fields: Read, raw: object,
+                                                    value: int | None) -> None:
+    assert published(read_fields(quality=raw)).quality == value
+
+
+@pytest.mark.parametrize(("raw", "value"), [(79, 79), (-1, -1), (OMIT, None)])
+def test_heat_is_an_integer_and_minus_one_marks_a_secondary(read_fields: Read, raw: object,
+                                                            value: int | None) -> None:
+    assert published(read_fields(heat=raw)).heat == value
+
+
+@pytest.mark.parametrize("field", ["quality", "heat"])
+@pytest.mark.parametrize("raw", ["high", [1], {"a": 1}, True, 1.5])
+def test_a_non_integer_ranking_is_ignored_with_a_warning(read_fields: Read, field: str,
+                                                          raw: object) -> None:
+    result = read_fields(**{field: raw})
+    assert getattr(published(result), field) is None
+    assert [p.severity for p in problems_for(result, field)] == [Severity.WARNING]
+
+
+# -- published ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("front_matter_value", ["true", "True", "TRUE"])
+def test_only_a_real_true_publishes(read_text: Callable[[str], ReadResult],
+                                    front_matter_value: str) -> None:
+    text = record_text(record_fields(published=OMIT)) .replace(
+        "---\ntitle:", f"---\npublished: {front_matter_value}\ntitle:", 1)
+    assert published(read_text(text)).published is True
+
+
+@pytest.mark.parametrize(("front_matter_value", "warned"), [
+    (None, False),            # absent
+    ("false", False),
+    ("False", False),
+    ('"false"', True),
+    ('"true"', True),
+    ("'true'", True),
+    ("yes", True),
+    ("Yes", True),
+    ("on", True),
+    ("y", True),
+    ("1", True),
+    ("0", True),
+    ("[true]", True),
+    ("{value: true}", True),
+])
+def test_anything_but_a_real_true_does_not_publish(read_text: Callable[[str], ReadResult],
+                                                   front_matter_value: str | None,
+                                                   warned: bool) -> None:
+    text = record_text(record_fields(published=OMIT))
+    if front_matter_value is not None:
+        text = text.replace("---\ntitle:", f"---\npublished: {front_matter_value}\ntitle:", 1)
+    result = read_text(text)
+    assert result.record is None, f"published: {front_matter_value} must not publish"
+    assert result.unpublished
+    warnings = problems_for(result, "published")
+    assert bool(warnings) is warned, (
+        f"published: {front_matter_value}: odd values are warned about, false and absent are not;"
+        f" got {[str(p) for p in result.problems]}")
+    assert not [p for p in result.problems if p.is_error]
+
+
+def test_drafts_reads_unpublished_records_for_preview(read_fields: Read, settings: Settings) -> None:
+    record = published(read_fields(replace(settings, drafts=True), published=False))
+    assert record.published is False
+
+
+# -- provider ---------------------------------------------------------------------------------
+
+
+def test_provider_is_name_domain_and_logo(read_fields: Read) -> None:
+    record = published(read_fields(provider={
+        "name": "Business Insider", "domain": "BusinessInsider.COM",
+        "images": [{"url": "https://cdn.example/bi-50x50.jpg", "width": 50, "height": 50}]}))
+    assert record.provider == Provider("Business Insider", "businessinsider.com",
+                                       "https://cdn.example/bi-50x50.jpg")
+    assert record.provider.home == "https://businessinsider.com/"
+
+
+def test_a_provider_without_logo_has_none(read_fields: Read) -> None:
+    provider = published(read_fields(provider={"name": "HRW", "domain": "hrw.org"})).provider
+    assert provider.logo is None and provider.key == "hrw.org"
+
+
+@pytest.mark.parametrize("provider", [OMIT, "Reuters", ["reuters.com"], {"name": "No domain"}])
+def test_a_missing_or_odd_provider_falls_back_to_the_link_host(read_fields: Read,
+                                                               provider: object) -> None:
+    result = read_fields(provider=provider, webUrl="https://www.Reuters.com/article/x")
+    assert published(result).provider.key == "www.reuters.com"
+    assert any(p.field.startswith("provider") for p in result.problems), "a warning is due"
+
+
+def test_a_provider_domain_given_as_a_url_is_reduced_to_its_host(read_fields: Read) -> None:
+    record = published(read_fields(provider={"name": "R", "domain": "https://Reuters.com/news"}))
+    assert record.provider.key == "reuters.com"
+
+
+def test_provider_name_is_cleaned(read_fields: Read) -> None:
+    record = published(read_fields(provider={"name": " AT&amp;T <b>News</b> ", "domain": "att.com"}))
+    assert record.provider.name == "AT&T News"
+
+
+# -- topics -------------------------------------------------------------------------------------
+
+
+def test_topics_are_names_with_slugs(read_fields: Read) -> None:
+    record = published(read_fields(topics=["Computer Vision", "AI"]))
+    assert record.topics == (Topic("Computer Vision", "computer-vision"), Topic("AI", "ai"))
+
+
+def test_a_single_topic_string_is_one_topic(read_fields: Read) -> None:
+    assert published(read_fields(topics="Power Apps")).topics == (Topic("Power Apps", "power-apps"),)
+
+
+def test_topics_sharing_a_slug_count_once(read_fields: Read) -> None:
+    record = published(read_fields(topics=["Computer Vision", "computer vision", "COMPUTER-VISION"]))
+    assert [t.slug for t in record.topics] == ["computer-vision"]
+
+
+def test_odd_topics_are_dropped_naming_their_index(read_fields: Read) -> None:
+    result = read_fields(topics=["Good", {"a": "mapping"}, "..", "", ["nested"]])
+    assert [t.name for t in published(result).topics] == ["Good"]
+    named = {p.field for p in result.problems}
+    assert {"topics[1]", "topics[2]", "topics[3]", "topics[4]"} <= named, named
+
+
+def test_topics_as_a_mapping_are_dropped_with_a_warning(read_fields: Read) -> None:
+    result = read_fields(topics={"a": "b"})
+    assert published(result).topics == ()
+    assert problems_for(result, "topics")
+
+
+def test_topics_are_capped_at_max_topics(read_fields: Read, settings: Settings) -> None:
+    record = published(read_fields(replace(settings, max_topics=3),
+                                   topics=[f"Topic {i}" for i in range(10)]))
+    assert len(record.topics) == 3
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+def test_images_keep_url_width_and_height(read_fields: Read) -> None:
+    record = published(read_fields(images=[
+        {"url": "https://i.insider.com/64270e?width=1200&format=jpeg", "width": 1200,
+         "height": 600, "isCached": True, "title": "A picture"},
+        {"url": "https://i.example.com/second.jpg"},
+    ]))
+    assert record.images == (Image("https://i.insider.com/64270e?width=1200&format=jpeg", 1200, 600),
+                             Image("https://i.example.com/second.jpg", None, None))
+
+
+def test_a_bad_image_is_dropped_naming_its_index(read_fields: Read) -> None:
+    result = read_fields(images=[{"url": "javascript:alert(1)", "width": 1, "height": 1},
+                                 "not a mapping but a string",
+                                 {"url": "https://i.example.com/ok.jpg", "width": "wide"}])
+    assert published(result).images == (Image("https://i.example.com/ok.jpg", None, None),)
+    assert {"images[0].url", "images[1].url"} <= {p.field for p in result.problems}
+
+
+def test_records_without_images_are_fine(read_fields: Read) -> None:
+    result = read_fields(images=OMIT)
+    assert published(result).images == () and result.problems == []
+
+
+# -- related ------------------------------------------------------------------------------------
+
+
+def test_related_mini_records_are_read(read_fields: Read) -> None:
+    record = published(read_fields(related=[
+        {"title": "Other coverage", "excerpt": "ignored", "publishedDateTime": "2020-11-09T12:15:00Z",
+         "webUrl": "https://other.example/story", "type": "article", "quality": 39,
+         "provider": {"name": "IOL News", "domain": "iol.co.za"},
+         "images": [{"url": "https://other.example/i.jpg", "width": 1, "height": 1}]},
+        {"title": "Only an original URL", "originalUrl": "https://third.example/x"},
+    ]))
+    assert record.related == (
+        Related("Other coverage", "https://other.example/story", "IOL News",
+                datetime(2020, 11, 9, 12, 15, tzinfo=UTC)),
+        Related("Only an original URL", "https://third.example/x", "", None),
+    )
+
+
+def test_unusable_related_items_are_dropped(read_fields: Read) -> None:
+    record = published(read_fields(related=[
+        "a string", {"title": "no link"}, {"webUrl": "https://x.example/no-title"},
+        {"title": "bad link", "webUrl": "javascript:alert(1)"},
+        {"title": "kept", "webUrl": "https://x.example/kept"},
+        {"title": "duplicate", "webUrl": "https://x.example/kept"},
+    ]))
+    assert [r.title for r in record.related] == ["kept"]
+
+
+def test_related_is_capped_at_max_related(read_fields: Read, settings: Settings) -> None:
+    related = [{"title": f"r{i}", "webUrl": f"https://x.example/{i}"} for i in range(10)]
+    record = published(read_fields(replace(settings, max_related=4), related=related))
+    assert len(record.related) == 4
+
+
+# -- video ---------------------------------------------------------------------------------------
+
+
+def _read_data(name: str, settings: Settings) -> ReadResult:
+    return read_record(name, (DATA / name).read_bytes(), settings)
+
+
+def test_a_video_player_comes_from_a_known_safe_embed(settings: Settings) -> None:
+    result = _read_data("video_youtube.md", settings)
+    record = published(result)
+    assert record.kind == "video"
+    assert record.link == "https://youtube.com/watch?v=WJk-Y8LQlfE", "no webUrl: originalUrl"
+    assert record.video_url == "https://www.youtube.com/embed/WJk-Y8LQlfE"
+    assert "iframe" not in repr(record) and "onload" not in repr(record), "raw HTML is never kept"
+
+
+def test_a_video_from_an_unknown_host_has_no_player(settings: Settings) -> None:
+    result = _read_data("video_unsafe_embed.md", settings)
+    record = published(result)
+    assert record.video_url is None
+    assert problems_for(result, "featuredContent"), "a warning names featuredContent"
+    assert "evil" not in repr(record) and "script" not in repr(record)
+
+
+@pytest.mark.parametrize("html", [
+    '<iframe src="https://www.youtube.com/watch?v=abc"></iframe>',       # not /embed/
+    '<iframe src="http://www.youtube.com/embed/abc"></iframe>',          # not https
+    '<iframe src="https://www.youtube.com.evil.example/embed/abc"></iframe>',
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe src="data:text/html,x"></iframe>',
+    "<video src='https://www.youtube.com/embed/abc'></video>",
+    "no html at all",
+])
+def test_a_video_player_from_anything_else_is_refused(read_fields: Read, html: str) -> None:
+    result = read_fields(type="video", featuredContent=html)
+    assert published(result).video_url is None, html
+
+
+def test_protocol_relative_embeds_are_taken_as_https(read_fields: Read) -> None:
+    result = read_fields(type="video", featuredContent='<iframe src="//www.youtube.com/embed/x1"></iframe>')
+    assert published(result).video_url == "https://www.youtube.com/embed/x1"
+
+
+def test_articles_never_get_a_player(read_fields: Read) -> None:
+    result = read_fields(type="article",
+                         featuredContent='<iframe src="https://www.youtube.com/embed/x1"></iframe>')
+    assert published(result).video_url is None
+
+
+# -- secured ------------------------------------------------------------------------------------
+
+
+def test_secured_is_never_read_into_the_record(settings: Settings) -> None:
+    assert "secured" not in {f.name for f in dataclasses.fields(Record)}
+    path = SEEDS / "000_5493749f3400b6dd.txt"
+    result = read_record(path.name, path.read_bytes(), settings)
+    record = published(result)
+    secret = "km8ddVhsLnbAcYFQIJ5xBpUGex6kTfjS4DdIUd37xNZz8ltFQ4B6kby0zM1CvMDPmg5ck7zdEkHuubN32dTvA1Te"
+    assert secret in path.read_text(encoding="utf-8"), "the seed changed: update the secret"
+    assert secret[:24] not in repr(record) and secret[:24] not in repr(result)
+
+
+def test_secured_variants_never_reach_the_record(settings: Settings) -> None:
+    result = _read_data("secured_variants.md", settings)
+    record = published(result)
+    assert "SECRET" not in repr(record), repr(record)
+    assert "SECRET" not in repr(result.problems)
+
+
+# -- file format ------------------------------------------------------------------------------------
+
+
+def test_bom_and_crlf_are_tolerated(settings: Settings) -> None:
+    text = record_text(record_fields(title="Windows record"))
+    data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
+    result = read_record("record.md", data, settings)
+    assert published(result).title == "Windows record"
+    assert result.problems == []
+
+
+def test_text_after_the_front_matter_is_ignored(read_text: Callable[[str], ReadResult]) -> None:
+    text = record_text(record_fields(), body="title: not this\n---\nnor: this\n")
+    assert published(read_text(text)).title == "A minimal record"
+
+
+@pytest.mark.parametrize(("name", "field"), [
+    ("malformed_yaml.md", "front matter"),
+    ("not_a_mapping.md", "front matter"),
+    ("no_front_matter.md", "front matter"),
+    ("unclosed_front_matter.md", "front matter"),
+    ("python_object_tag.md", "front matter"),
+    ("alias_bomb.md", "front matter"),
+    ("empty.md", "file"),
+])
+def test_files_that_are_not_records_are_skipped_naming_the_problem(
+        settings: Settings, name: str, field: str) -> None:
+    result = _read_data(name, settings)
+    assert result.record is None, f"{name} must not publish"
+    errors = [p for p in result.problems if p.is_error]
+    assert [(p.file, p.field) for p in errors] == [(name, field)], [str(p) for p in result.problems]
+
+
+def test_a_python_tag_is_never_constructed(settings: Settings) -> None:
+    _read_data("python_object_tag.md", settings)
+    assert not Path("/tmp/feeds-test-pwned").exists(), "a YAML tag ran a command"
+
+
+@pytest.mark.parametrize("data", [b"---\ntitle: \xff\xfe\n---\n", b"\x00\x01\x02binary", b"---\n\x00\n---\n"])
+def test_bytes_that_are_not_utf8_text_are_skipped(settings: Settings, data: bytes) -> None:
+    result = read_record("record.md", data, settings)
+    assert result.record is None
+    assert [p.field for p in result.problems if p.is_error] == ["file"]
+
+
+@pytest.mark.parametrize("yaml_text", [
+    "shared: &x {a: 1}\nagain: *x\n",
+    "shared: &x [1, 2]\nagain: *x\n",
+    "shared: &x some text\nagain: *x\n",
+])
+def test_yaml_aliases_are_refused(read_text: Callable[[str], ReadResult], yaml_text: str) -> None:
+    text = record_text(record_fields()).replace("---\n", "---\n" + yaml_text, 1)
+    result = read_text(text)
+    assert result.record is None, f"aliases must be refused: {yaml_text!r}"
+    assert [p.field for p in result.problems if p.is_error] == ["front matter"]
+
+
+def test_too_deep_nesting_is_refused(read_fields: Read, settings: Settings) -> None:
+    deep: object = "bottom"
+    for _ in range(settings.max_yaml_depth + 2):
+        deep = [deep]
+    skipped(read_fields(extra=deep), "front matter")
+
+
+def test_very_deep_nesting_cannot_crash_the_reader(read_text: Callable[[str], ReadResult]) -> None:
+    text = record_text(record_fields()).replace("---\n", "---\nx: " + "[" * 5000 + "]" * 5000 + "\n", 1)
+    result = read_text(text)
+    assert result.record is None
+    assert [p.field for p in result.problems if p.is_error] == ["front matter"]
+
+
+# -- permanent ids -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    {"heat": -1}, {"quality": 5}, {"excerpt": "A different excerpt"}, {"title": "Retitled"},
+    {"topics": ["Other"]},
+])
+def test_the_id_does_not_change_with_ranking_excerpt_or_title(read_fields: Read,
+                                                               change: dict[str, object]) -> None:
+    assert published(read_fields(**change)).id == published(read_fields()).id
+
+
+def test_the_id_does_not_change_with_the_file_name(settings: Settings) -> None:
+    data = record_text(record_fields()).encode("utf-8")
+    first = published(read_record("a.md", data, settings))
+    second = published(read_record("renamed-2024.txt", data, settings))
+    assert first.id == second.id
+
+
+def test_different_links_have_different_ids(read_fields: Read) -> None:
+    ids = {published(read_fields(webUrl=f"https://e.example/{i}")).id for i in range(20)}
+    assert len(ids) == 20
+
+
+def test_records_are_frozen(read_fields: Read) -> None:
+    record = published(read_fields())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.title = "changed"  # type: ignore[misc]
