@@ -1,14 +1,23 @@
-"""The build: store → plan → render → export, timed, as one call for the CLI and tests."""
+"""The build: store → plan → render → export, incremental through the record cache.
+
+A feed is rendered only when its fingerprint (settings, feed fields, and the
+id and file digest of every entry) differs from the one recorded for the
+file on disk, or the file on disk is not the one last written.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import RecordCache, open_cache
 from .export import ExportResult, export_files
 from .plan import Plan, plan_feeds
-from .render import MANAGED, render_site
+from .render import FORMATS, MANAGED, feed_digest, feed_path, render_feed
 from .settings import Settings
 from .store import Progress, Store, load_store
 
@@ -34,10 +43,53 @@ class BuildReport:
         )
 
 
+def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest: str) -> bool:
+    """True when `path` under `out` is the file last written for this `digest`."""
+    if previous is None or previous[0] != digest:
+        return False
+    try:
+        info = os.stat(out / path)
+    except OSError:
+        return False
+    return (info.st_size, info.st_mtime_ns) == previous[1:]
+
+
+def _site_files(plan: Plan, store: Store, settings: Settings, previous: dict[str, tuple[str, int, int]],
+                digests: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
+    out = Path(settings.out)
+    for spec in plan.feeds:
+        digest = feed_digest(spec, settings)
+        full = None
+        for fmt in FORMATS:
+            path = feed_path(spec, fmt)
+            digests[path] = digest
+            if _current(out, path, previous.get(path), digest):
+                yield path, None
+                continue
+            full = full or spec.with_records(store.full(spec.records))
+            yield path, render_feed(full, fmt, settings)
+
+
+def _remember(cache: RecordCache, out: Path, result: ExportResult, digests: dict[str, str]) -> None:
+    rows = []
+    for path in result.paths_written:
+        info = os.stat(out / path)
+        rows.append((path, digests[path], info.st_size, info.st_mtime_ns))
+    with cache.transaction():
+        cache.wrote(os.path.realpath(out), rows, result.paths_removed)
+
+
 def build_site(settings: Settings, progress: Progress | None = None) -> BuildReport:
-    """Read the store, plan every feed, render it and export it to ``settings.out``."""
+    """Read the store, plan every feed, render what changed and export it to ``settings.out``."""
     started = time.perf_counter()
-    store = load_store(settings, progress)
-    plan = plan_feeds(store, settings)
-    result = export_files(Path(settings.out), render_site(plan, settings), MANAGED)
+    out = Path(settings.out)
+    cache = open_cache(settings)
+    with closing(cache) if cache else nullcontext():
+        store = load_store(settings, progress, cache)
+        plan = plan_feeds(store, settings)
+        previous = cache.outputs(os.path.realpath(out)) if cache else {}
+        digests: dict[str, str] = {}
+        result = export_files(out, _site_files(plan, store, settings, previous, digests), MANAGED)
+        if cache:
+            _remember(cache, out, result, digests)
     return BuildReport(store, plan, result, time.perf_counter() - started)

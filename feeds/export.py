@@ -21,11 +21,21 @@ TEMP_PREFIX = ".feeds-tmp-"
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export did."""
+    """What an export did: how many site files, and which were written or removed."""
 
     files: int
-    written: int
-    removed: int
+    paths_written: tuple[str, ...] = ()
+    paths_removed: tuple[str, ...] = ()
+
+    @property
+    def written(self) -> int:
+        """Files created or replaced."""
+        return len(self.paths_written)
+
+    @property
+    def removed(self) -> int:
+        """Stale files removed."""
+        return len(self.paths_removed)
 
     @property
     def changed(self) -> int:
@@ -76,9 +86,11 @@ def _write_temp(target: Path, data: bytes, mode: int) -> Path:
     return temp
 
 
-def export_files(out: Path, files: Iterable[tuple[str, bytes]], managed: Iterable[str]) -> ExportResult:
+def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: Iterable[str]
+                 ) -> ExportResult:
     """Write `files` (site path, bytes) under `out`; remove other `managed` files there.
 
+    Bytes of None keep a file the caller knows to be current as it is.
     `managed` holds glob patterns (``topics/*.atom``) of the files feeds owns:
     only those are ever removed.
     """
@@ -89,16 +101,18 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes]], managed: Iterabl
         raise ExportError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     wanted: set[Path] = set()
     pending: list[tuple[Path, Path]] = []
+    written: list[str] = []
     count = 0
     try:
         for relpath, data in files:
             count += 1
             target = _inside(out, relpath)
             wanted.add(target)
-            if _same(target, data):
+            if data is None or _same(target, data):
                 continue
             _prepare_dir(out, target.parent)
             pending.append((_write_temp(target, data, mode), target))
+            written.append(relpath)
         for temp, target in pending:
             os.replace(temp, target)
     except OSError as exc:
@@ -108,18 +122,18 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes]], managed: Iterabl
         raise ExportError(f"{where}: cannot write the output ({exc.strerror}); "
                           "the previous output is left as it was") from None
     removed = _remove_stale(out, wanted, managed)
-    return ExportResult(count, len(pending), removed)
+    return ExportResult(count, tuple(written), tuple(removed))
 
 
-def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> int:
-    removed = 0
+def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> list[str]:
+    removed: list[str] = []
     for pattern in managed:
         for path in out.glob(pattern):
             stale = path not in wanted or path.name.startswith(TEMP_PREFIX)
             if stale and (path.is_file() or path.is_symlink()):
                 try:
                     path.unlink()
-                    removed += 1
+                    removed.append(path.relative_to(out).as_posix())
                 except OSError as exc:
                     raise ExportError(f"{path}: cannot remove a feed that no longer exists "
                                       f"({exc.strerror})") from None

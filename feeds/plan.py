@@ -8,10 +8,10 @@ record has no feed.  Each `FeedSpec` holds its newest `limit` records.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from .records import Record
+from .records import Headline, Record
 from .settings import Settings
 from .store import Store
 
@@ -42,9 +42,19 @@ class FeedSpec:
     name: str
     title: str
     description: str
-    records: tuple[Record, ...]
+    records: tuple[Headline, ...]
     total: int
     logo: str | None = None
+
+    def entries(self) -> tuple[Record, ...]:
+        """The full records of the feed; `Store.full` loads them where only headlines are held."""
+        if not all(isinstance(r, Record) for r in self.records):
+            raise TypeError(f"{self.stem}: render a spec after Store.full() loaded its records")
+        return self.records  # type: ignore[return-value]
+
+    def with_records(self, records: tuple[Record, ...]) -> FeedSpec:
+        """This feed, holding `records` (full records of the same entries)."""
+        return replace(self, records=records)
 
     @property
     def stem(self) -> str:
@@ -85,8 +95,8 @@ def plan_feeds(store: Store, settings: Settings) -> Plan:
     """The feeds a store publishes under `settings`."""
     limit = settings.limit
     site = settings.site_title
-    by_topic: dict[str, list[Record]] = defaultdict(list)
-    by_provider: dict[str, list[Record]] = defaultdict(list)
+    by_topic: dict[str, list[Headline]] = defaultdict(list)
+    by_provider: dict[str, list[Headline]] = defaultdict(list)
     topic_names: dict[str, Counter[str]] = defaultdict(Counter)
     provider_names: dict[str, Counter[str]] = defaultdict(Counter)
     logos: dict[str, str] = {}

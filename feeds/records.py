@@ -8,6 +8,7 @@ The ``secured`` field is never read.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -99,8 +100,8 @@ class Related:
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
-    """A published (or, with drafts, publishable) news record; `id` is permanent."""
+class Headline:
+    """What planning, filtering and indexes need of a record; `digest` changes with its file."""
 
     id: str
     source: str
@@ -108,21 +109,28 @@ class Record:
     link: str
     published_at: datetime
     provider: Provider
-    excerpt: str = ""
-    original_url: str | None = None
-    kind: str = "article"
-    video_url: str | None = None
+    topics: tuple[Topic, ...] = ()
     quality: int | None = None
     heat: int | None = None
-    published: bool = True
-    topics: tuple[Topic, ...] = ()
-    images: tuple[Image, ...] = ()
-    related: tuple[Related, ...] = ()
+    digest: str = ""
 
     @property
     def sort_key(self) -> tuple[float, str]:
         """Newest first, ties broken by id."""
         return (-self.published_at.timestamp(), self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Record(Headline):
+    """A published (or, with drafts, publishable) news record; `id` is permanent."""
+
+    excerpt: str = ""
+    original_url: str | None = None
+    kind: str = "article"
+    video_url: str | None = None
+    published: bool = True
+    images: tuple[Image, ...] = ()
+    related: tuple[Related, ...] = ()
 
 
 @dataclass(slots=True)
@@ -469,7 +477,7 @@ def read_record(source: str, data: bytes, settings: Settings) -> ReadResult:
         if not _is_published(fields, reader) and not settings.drafts:
             result.unpublished = True
             return result
-        result.record = _build(fields, reader)
+        result.record = _build(fields, reader, hashlib.blake2b(data, digest_size=12).hexdigest())
     except _Reject as exc:
         reader.problems.append(Problem(source, exc.field, exc.message, Severity.ERROR))
     except RecursionError:
@@ -487,7 +495,7 @@ def _is_published(fields: dict[str, Any], reader: _Reader) -> bool:
     return False
 
 
-def _build(fields: dict[str, Any], reader: _Reader) -> Record:
+def _build(fields: dict[str, Any], reader: _Reader, digest: str) -> Record:
     settings = reader.settings
     title = reader.text(fields.get("title"), "title", settings.max_title_chars, required=True)
     published_at = reader.when(fields.get("publishedDateTime"), "publishedDateTime", required=True)
@@ -521,5 +529,6 @@ def _build(fields: dict[str, Any], reader: _Reader) -> Record:
         topics=reader.topics(fields.get("topics")),
         images=reader.images(fields.get("images"), "images"),
         related=reader.related(fields.get("related")),
+        digest=digest,
     )
 

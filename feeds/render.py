@@ -18,6 +18,7 @@ content as the Atom feed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
+from . import __version__
 from .plan import PROVIDER, TOPIC, FeedSpec, Plan
 from .records import Record
 from .settings import Settings
@@ -37,6 +39,7 @@ from .settings import Settings
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "feeds"
+RENDER_VERSION = 1  # bump when the rendered bytes change for the same records
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     fg.updated(spec.updated)
     if spec.logo:
         fg.image(url=spec.logo, title=spec.title, link=settings.url(spec.page))
-    for record in spec.records:
+    for record in spec.entries():
         fg.add_entry(_entry(record), order="append")
     return fg
 
@@ -219,7 +222,7 @@ def render_json(spec: FeedSpec, settings: Settings) -> bytes:
     }
     if spec.logo:
         doc["icon"] = spec.logo
-    doc["items"] = [_json_item(record) for record in spec.records]
+    doc["items"] = [_json_item(record) for record in spec.entries()]
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -238,6 +241,17 @@ def render_feed(spec: FeedSpec, fmt: str, settings: Settings) -> bytes:
 def feed_path(spec: FeedSpec, fmt: str) -> str:
     """The site path of `spec` in format `fmt` (``topics/ai.atom``)."""
     return spec.stem + FORMATS[fmt].extension
+
+
+def feed_digest(spec: FeedSpec, settings: Settings) -> str:
+    """A fingerprint that changes whenever a byte of the feed's files could change."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((RENDER_VERSION, __version__, settings.base_url, settings.site_title,
+                        settings.language, spec.kind.name, spec.key, spec.name, spec.title,
+                        spec.description, spec.logo)).encode())
+    for record in spec.records:
+        digest.update(f"{record.id} {record.digest}\n".encode())
+    return digest.hexdigest()
 
 
 def render_site(plan: Plan, settings: Settings) -> Iterator[tuple[str, bytes]]:

@@ -42,6 +42,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("records", str, "seeds", "Folder of record files (*.md, *.txt)."),
     Option("out", str, "public", "Folder the static export is written to."),
     Option("drafts", bool, False, "Also publish records that are not `published: true` (preview only)."),
+    Option("cache_dir", str, "",
+           "Folder of the record cache; empty = $XDG_CACHE_HOME/feeds (~/.cache/feeds); 'off' = no cache."),
+    Option("jobs", int, 0, "Processes that parse a cold store; 0 = one per CPU core.", minimum=0),
     Option("max_record_bytes", int, 1_048_576, "Largest record file read; larger ones are skipped.",
            minimum=1),
     Option("max_title_chars", int, 500, "Longest title kept; longer ones are cut at a word.",
@@ -70,6 +73,8 @@ class Settings:
     records: str
     out: str
     drafts: bool
+    cache_dir: str
+    jobs: int
     max_record_bytes: int
     max_title_chars: int
     max_excerpt_chars: int

@@ -8,41 +8,62 @@ article in two files (same link) is published once.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import UNPUBLISHED, Identity, RecordCache
 from .errors import Problem, Severity, StoreError
-from .records import RECORD_SUFFIXES, ReadResult, Record, read_record
+from .records import RECORD_SUFFIXES, Headline, ReadResult, Record, read_record
 from .settings import Settings
 
 Progress = Callable[[int], None]
+PARALLEL_FROM = 2_000  # below this, starting processes costs more than it saves
+CHUNK = 500
 
 
 @dataclass(frozen=True)
 class Store:
-    """The published records of a folder, newest first, and what was wrong with the rest."""
+    """The published records of a folder, newest first, and what was wrong with the rest.
 
-    records: tuple[Record, ...]
+    `records` holds full `Record`s for files read in this run and `Headline`s
+    for files the cache already knew; `full` turns either into full records.
+    """
+
+    records: tuple[Headline, ...]
     problems: tuple[Problem, ...]
     files: int = 0
     unpublished: int = 0
     duplicates: int = 0
+    cache: RecordCache | None = None
 
     @property
     def skipped(self) -> int:
         """How many record files could not be published because of an error."""
         return len({p.file for p in self.problems if p.is_error})
 
+    def full(self, headlines: Iterable[Headline]) -> tuple[Record, ...]:
+        """The full records of `headlines`, loading from the cache those not in memory."""
+        headlines = tuple(headlines)
+        missing = [h.source for h in headlines if not isinstance(h, Record)]
+        loaded: dict[str, Record] = {}
+        if missing:
+            if self.cache is None:
+                raise StoreError("the record cache was closed before the records were rendered")
+            loaded = {r.source: r for r in self.cache.records(missing)}
+        return tuple(h if isinstance(h, Record) else loaded[h.source] for h in headlines)
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One candidate record file: its name in the store and its path."""
+    """One candidate record file: its name in the store, its path and its identity."""
 
     name: str
     path: Path
+    identity: Identity
 
 
 def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
@@ -62,29 +83,30 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
         name = item.name
         if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
             continue
-        reason = _not_a_record_file(item, real_root)
-        if reason:
-            problems.append(Problem(_printable(name), "file", reason + "; skipped"))
+        found = _record_file(item, real_root)
+        if isinstance(found, str):
+            problems.append(Problem(_printable(name), "file", found + "; skipped"))
         else:
-            entries.append(Entry(name, Path(item.path)))
+            entries.append(Entry(name, Path(item.path), Identity.of(found)))
     return entries, problems
 
 
-def _not_a_record_file(item: os.DirEntry[str], real_root: str) -> str | None:
+def _record_file(item: os.DirEntry[str], real_root: str) -> os.stat_result | str:
+    """The stat of a record file, or why the entry is not one (it is never opened)."""
     try:
-        mode = item.stat(follow_symlinks=False).st_mode
-        if stat.S_ISLNK(mode):
+        info = item.stat(follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
             target = os.path.realpath(item.path)
             if os.path.commonpath([target, real_root]) != real_root:
                 return "is a link leading outside the record folder"
-            mode = os.stat(target).st_mode
+            info = os.stat(target)
     except (OSError, ValueError):
         return "cannot be examined (broken link or no permission)"
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(info.st_mode):
         return "is a folder, not a record file"
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         return "is not a regular file (FIFO, socket or device)"
-    return None
+    return info
 
 
 def _printable(name: str) -> str:
@@ -131,14 +153,24 @@ def _failed(source: str, message: str) -> ReadResult:
     return ReadResult(source, problems=[Problem(source, "file", message, Severity.ERROR)])
 
 
-def collect(results: Iterable[ReadResult], problems: list[Problem], files: int) -> Store:
-    """Assemble read results into a `Store`: dedupe by link, sort newest first."""
-    by_link: dict[str, Record] = {}
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """One file's outcome, fresh from reading or remembered by the cache."""
+
+    problems: tuple[Problem, ...] | list[Problem]
+    unpublished: bool
+    headline: Headline | None
+
+
+def collect(outcomes: Iterable[_Known], problems: list[Problem], files: int,
+            cache: RecordCache | None = None) -> Store:
+    """Assemble outcomes (in file-name order) into a `Store`: dedupe by link, newest first."""
+    by_link: dict[str, Headline] = {}
     unpublished = duplicates = 0
-    for result in results:
-        problems.extend(result.problems)
-        unpublished += result.unpublished
-        record = result.record
+    for outcome in outcomes:
+        problems.extend(outcome.problems)
+        unpublished += outcome.unpublished
+        record = outcome.headline
         if record is None:
             continue
         first = by_link.get(record.link)
@@ -150,15 +182,55 @@ def collect(results: Iterable[ReadResult], problems: list[Problem], files: int) 
                                     f"same link as {first.source}; the article is published once, "
                                     f"from {first.source}"))
     records = sorted(by_link.values(), key=lambda r: r.sort_key)
-    return Store(tuple(records), tuple(problems), files, unpublished, duplicates)
+    return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache)
 
 
-def load_store(settings: Settings, progress: Progress | None = None) -> Store:
-    """Read every record file of ``settings.records`` into a `Store`."""
-    entries, problems = scan(Path(settings.records))
+def _read_chunk(job: tuple[list[Entry], Settings]) -> list[ReadResult]:
+    entries, settings = job
+    return [read_file(entry, settings) for entry in entries]
+
+
+def read_files(entries: list[Entry], settings: Settings, progress: Progress | None = None
+               ) -> list[ReadResult]:
+    """Read `entries` in order, on every core when there are many of them."""
+    jobs = settings.jobs or os.cpu_count() or 1
+    if jobs < 2 or len(entries) < PARALLEL_FROM:
+        results = []
+        for entry in entries:
+            results.append(read_file(entry, settings))
+            if progress:
+                progress(1)
+        return results
+    chunks = [(entries[i:i + CHUNK], settings) for i in range(0, len(entries), CHUNK)]
     results = []
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for chunk in pool.imap(_read_chunk, chunks):
+            results.extend(chunk)
+            if progress:
+                progress(len(chunk))
+    return results
+
+
+def load_store(settings: Settings, progress: Progress | None = None,
+               cache: RecordCache | None = None) -> Store:
+    """Read the record files of ``settings.records`` (only the changed ones, given a cache)."""
+    entries, problems = scan(Path(settings.records))
+    known = cache.files() if cache else {}
+    stale = [e for e in entries if (k := known.get(e.name)) is None or k.identity != e.identity]
+    if progress and len(stale) < len(entries):
+        progress(len(entries) - len(stale))
+    fresh = dict(zip((e.name for e in stale), read_files(stale, settings, progress), strict=True))
+    if cache is not None:
+        names = {e.name for e in entries}
+        with cache.transaction():
+            cache.remember((e.name, e.identity, fresh[e.name]) for e in stale)
+            cache.forget(name for name in known if name not in names)
+    outcomes = []
     for entry in entries:
-        results.append(read_file(entry, settings))
-        if progress:
-            progress(1)
-    return collect(results, problems, len(entries))
+        result = fresh.get(entry.name)
+        if result is not None:
+            outcomes.append(_Known(result.problems, result.unpublished, result.record))
+        else:
+            k = known[entry.name]
+            outcomes.append(_Known(k.problems, k.state == UNPUBLISHED, k.headline))
+    return collect(outcomes, problems, len(entries), cache)

@@ -1,0 +1,241 @@
+"""The record cache: parsed records and written outputs, kept between runs in SQLite.
+
+A file is re-read only when its identity (size, modification time, inode)
+changed.  For each file the cache keeps its state, its problems and, for
+published records only, the record itself: a light *headline* (what planning
+needs) apart from the full payload (what rendering needs), so an unchanged
+store is planned without decoding a single full record.  Unpublished records
+are kept as a bare state: their text never reaches the cache, and `secured`
+is never read into a record in the first place.
+
+One cache file per record folder and reading settings, under ``cache_dir``.
+SQLite's write-ahead log makes it safe for two processes at once and for a
+process killed at any moment; a cache of another format version is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import Problem, Severity
+from .records import Headline, Image, Provider, ReadResult, Record, Related, Topic
+from .settings import Settings
+
+FORMAT = 1
+UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
+_READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
+                     "max_topic_chars", "max_topics", "max_related", "max_yaml_depth")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    name TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
+    state INTEGER NOT NULL, problems TEXT NOT NULL, head TEXT, payload TEXT);
+CREATE TABLE IF NOT EXISTS outputs (
+    out TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, PRIMARY KEY (out, path));
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What tells a file changed without reading it."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result) -> Identity:
+        """The identity of a file from its stat."""
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """One file as the cache remembers it."""
+
+    identity: Identity
+    state: int
+    problems: tuple[Problem, ...]
+    headline: Headline | None
+
+
+def default_dir() -> Path:
+    """``$XDG_CACHE_HOME/feeds``, or ``~/.cache/feeds``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "feeds"
+
+
+def cache_path(settings: Settings) -> Path | None:
+    """The cache file for these records and reading settings, or None when caching is off."""
+    if settings.cache_dir.strip().lower() == "off":
+        return None
+    folder = Path(settings.cache_dir) if settings.cache_dir.strip() else default_dir()
+    key = json.dumps([os.path.realpath(settings.records), FORMAT, __version__,
+                      [getattr(settings, name) for name in _READING_SETTINGS]])
+    return folder / f"records-{hashlib.sha256(key.encode()).hexdigest()[:20]}.sqlite3"
+
+
+# -- the record codec ---------------------------------------------------------
+def _head(h: Headline) -> list[Any]:
+    p = h.provider
+    return [h.id, h.source, h.title, h.link, h.published_at.isoformat(), [p.name, p.key, p.logo],
+            [[t.name, t.slug] for t in h.topics], h.quality, h.heat, h.digest]
+
+
+def _headline_fields(raw: list[Any]) -> dict[str, Any]:
+    return {
+        "id": raw[0], "source": raw[1], "title": raw[2], "link": raw[3],
+        "published_at": datetime.fromisoformat(raw[4]), "provider": Provider(*raw[5]),
+        "topics": tuple(Topic(*t) for t in raw[6]), "quality": raw[7], "heat": raw[8],
+        "digest": raw[9],
+    }
+
+
+def encode(record: Record) -> tuple[str, str]:
+    """The (headline, payload) JSON of a record."""
+    rest = [record.excerpt, record.original_url, record.kind, record.video_url, record.published,
+            [[i.url, i.width, i.height] for i in record.images],
+            [[r.title, r.url, r.provider, r.published_at.isoformat() if r.published_at else None]
+             for r in record.related]]
+    return json.dumps(_head(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
+
+
+def decode_headline(head: str) -> Headline:
+    """The headline kept in the cache."""
+    return Headline(**_headline_fields(json.loads(head)))
+
+
+def decode(head: str, payload: str) -> Record:
+    """The full record kept in the cache."""
+    rest = json.loads(payload)
+    return Record(
+        **_headline_fields(json.loads(head)),
+        excerpt=rest[0], original_url=rest[1], kind=rest[2], video_url=rest[3], published=rest[4],
+        images=tuple(Image(*i) for i in rest[5]),
+        related=tuple(Related(r[0], r[1], r[2], datetime.fromisoformat(r[3]) if r[3] else None)
+                      for r in rest[6]),
+    )
+
+
+def _problems_json(problems: Iterable[Problem]) -> str:
+    return json.dumps([[p.field, p.message, p.severity.value] for p in problems], ensure_ascii=False)
+
+
+def _problems(source: str, raw: str) -> tuple[Problem, ...]:
+    return tuple(Problem(source, f, m, Severity(s)) for f, m, s in json.loads(raw))
+
+
+class RecordCache:
+    """An open cache file; use as a context manager, or call `close`."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if row is None or row[0] != str(FORMAT):
+            self._reset()
+
+    def _reset(self) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM files")
+            self.db.execute("DELETE FROM outputs")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (str(FORMAT),))
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> RecordCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> Any:
+        """A write transaction, taken at once so two writers queue instead of failing."""
+        return _Transaction(self.db)
+
+    # -- records -------------------------------------------------------------
+    def files(self) -> dict[str, Cached]:
+        """Every file the cache knows, by name."""
+        found = {}
+        for name, size, mtime, ino, state, problems, head in self.db.execute(
+                "SELECT name, size, mtime_ns, ino, state, problems, head FROM files"):
+            found[name] = Cached(Identity(size, mtime, ino), state,
+                                 _problems(name, problems) if problems != "[]" else (),
+                                 decode_headline(head) if head else None)
+        return found
+
+    def remember(self, items: Iterable[tuple[str, Identity, ReadResult]]) -> None:
+        """Store what reading these files gave."""
+        rows = []
+        for name, ident, result in items:
+            record = result.record
+            state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
+            head, payload = encode(record) if record else (None, None)
+            rows.append((name, ident.size, ident.mtime_ns, ident.ino, state,
+                         _problems_json(result.problems), head, payload))
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop files that left the store."""
+        self.db.executemany("DELETE FROM files WHERE name=?", [(n,) for n in names])
+
+    def records(self, names: Iterable[str]) -> Iterator[Record]:
+        """The full records of these files."""
+        wanted = list(names)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for head, payload in self.db.execute(
+                    f"SELECT head, payload FROM files WHERE name IN ({marks}) AND payload IS NOT NULL",
+                    chunk):
+                yield decode(head, payload)
+
+    # -- outputs -------------------------------------------------------------
+    def outputs(self, out: str) -> dict[str, tuple[str, int, int]]:
+        """What was last written under `out`: path → (digest, size, mtime_ns)."""
+        return {path: (digest, size, mtime) for path, digest, size, mtime in self.db.execute(
+            "SELECT path, digest, size, mtime_ns FROM outputs WHERE out=?", (out,))}
+
+    def wrote(self, out: str, rows: Iterable[tuple[str, str, int, int]], gone: Iterable[str]) -> None:
+        """Remember what is now under `out`: (path, digest, size, mtime_ns), and what left."""
+        self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?)",
+                            [(out, *row) for row in rows])
+        self.db.executemany("DELETE FROM outputs WHERE out=? AND path=?", [(out, p) for p in gone])
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if kind else "COMMIT")
+
+
+def open_cache(settings: Settings) -> RecordCache | None:
+    """The cache for these settings, or None when it is off or cannot be opened."""
+    path = cache_path(settings)
+    if path is None:
+        return None
+    try:
+        return RecordCache(path)
+    except (OSError, sqlite3.Error):
+        return None
