@@ -1,0 +1,148 @@
+"""Incremental builds through the record cache give the same bytes as a clean build."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from feeds.build import build_site
+from feeds.cache import cache_path
+from feeds.settings import Settings
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _stamps(root: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(root).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file()}
+
+
+def _record(title: str, link: str, when: str, topics: str = "[AI]", published: str = "true") -> str:
+    return (f'---\ntitle: "{title}"\npublishedDateTime: {when}\nwebUrl: "{link}"\n'
+            f"published: {published}\nprovider: {{name: Example, domain: example.org}}\n"
+            f"topics: {topics}\nsecured: \"SECRET-{title}\"\n---\n")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    records = tmp_path / "records"
+    shutil.copytree(SEEDS, records)
+    return records
+
+
+def _settings(tmp_path: Path, records: Path, out: str, cache: str) -> Settings:
+    return Settings.make(records=str(records), out=str(tmp_path / out), cache_dir=str(tmp_path / cache))
+
+
+def _clean_build(tmp_path: Path, records: Path) -> dict[str, bytes]:
+    clean = Settings.make(records=str(records), out=str(tmp_path / "clean"), cache_dir="off")
+    shutil.rmtree(clean.out, ignore_errors=True)
+    build_site(clean)
+    return _tree(Path(clean.out))
+
+
+def test_incremental_build_equals_clean_build_through_changes(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    out = Path(settings.out)
+    changes = [
+        lambda: (store / "new1.md").write_text(_record("Brand new", "https://example.org/1",
+                                                        "2030-01-01T00:00:00Z", "[AI, Quantum]")),
+        lambda: (store / "new1.md").write_text(_record("Retitled", "https://example.org/1",
+                                                        "2030-01-01T00:00:00Z", "[Quantum]")),
+        lambda: (store / "000_5493749f3400b6dd.txt").unlink(),
+        lambda: (store / "new2.md").write_text(_record("Hidden", "https://example.org/2",
+                                                        "2031-01-01T00:00:00Z", published="false")),
+        lambda: (store / "new1.md").unlink(),
+    ]
+    for change in changes:
+        change()
+        report = build_site(settings)
+        assert _tree(out) == _clean_build(tmp_path, store), report.summary()
+    assert not (out / "topics" / "quantum.atom").exists(), "a feed with no record left must go"
+
+
+def test_rebuild_with_nothing_changed_renders_and_writes_nothing(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    before = _stamps(Path(settings.out))
+    report = build_site(settings)
+    assert report.export.changed == 0
+    assert _stamps(Path(settings.out)) == before
+
+
+def test_one_changed_record_rewrites_only_its_feeds(tmp_path: Path, store: Path) -> None:
+    (store / "extra.md").write_text(_record("Solo", "https://solo.example/1", "2010-01-01T00:00:00Z",
+                                            "[Lonely Topic]"))
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    (store / "extra.md").write_text(_record("Solo again", "https://solo.example/1",
+                                            "2010-01-01T00:00:00Z", "[Lonely Topic]"))
+    report = build_site(settings)
+    changed = set(report.export.paths_written)
+    # The record is too old for nothing but its own topic and provider feeds... and the
+    # all-items feed, which holds every record of this small store.
+    assert changed == {f"{stem}.{ext}" for stem in ("feed", "topics/lonely-topic", "providers/example.org")
+                       for ext in ("atom", "rss", "json")}
+
+
+def test_a_file_edited_behind_the_builds_back_is_rewritten(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    target = Path(settings.out) / "feed.atom"
+    good = target.read_bytes()
+    target.write_bytes(b"tampered")
+    build_site(settings)
+    assert target.read_bytes() == good
+
+
+def test_cache_never_holds_secured_or_unpublished_text(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    path = cache_path(settings)
+    assert path is not None and path.exists()
+    with sqlite3.connect(path) as db:
+        dump = "\n".join(db.iterdump())
+    for seed in SEEDS.iterdir():
+        text = seed.read_text(encoding="utf-8")
+        secured = next(line for line in text.splitlines() if line.startswith("secured:"))
+        assert secured[12:60] not in dump
+        if "published: false" in text:
+            title = next(line for line in text.splitlines() if line.startswith("title:"))
+            assert title[8:-1] not in dump, f"unpublished {seed.name} reached the cache"
+
+
+def test_cache_of_another_format_is_rebuilt(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    path = cache_path(settings)
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value='0' WHERE key='format'")
+        db.execute("UPDATE files SET head='garbage'")
+    shutil.rmtree(settings.out)
+    report = build_site(settings)
+    assert len(report.store.records) == 2
+    assert _tree(Path(settings.out)) == _clean_build(tmp_path, store)
+
+
+def test_parallel_parse_equals_serial_parse(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feeds.store
+
+    for i in range(60):
+        (store / f"gen{i:03}.md").write_text(_record(f"Story {i}", f"https://example.org/s{i}",
+                                                      f"2021-01-{1 + i % 28:02}T00:00:00Z", "[AI, Robots]"))
+    monkeypatch.setattr(feeds.store, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(feeds.store, "CHUNK", 7)
+    parallel = Settings.make(records=str(store), out=str(tmp_path / "par"), cache_dir="off", jobs=2)
+    build_site(parallel)
+    assert _tree(Path(parallel.out)) == _clean_build(tmp_path, store)
