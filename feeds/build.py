@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .cache import RecordCache, open_cache
 from .export import ExportResult, export_files
-from .plan import Plan, plan_feeds
-from .render import FORMATS, MANAGED, feed_digest, feed_path, render_feed
+from .plan import FeedSpec, Plan, plan_feeds
+from .render import FORMATS, MANAGED, feed_digest, feed_path, render_many
 from .settings import Settings
 from .store import Progress, Store, load_store
 
@@ -56,18 +56,20 @@ def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest
 
 def _site_files(plan: Plan, store: Store, settings: Settings, previous: dict[str, tuple[str, int, int]],
                 digests: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
+    """Every file of the site: None for those already current, fresh bytes for the rest."""
     out = Path(settings.out)
+    stale: list[FeedSpec] = []
     for spec in plan.feeds:
         digest = feed_digest(spec, settings)
-        full = None
-        for fmt in FORMATS:
-            path = feed_path(spec, fmt)
+        paths = [feed_path(spec, fmt) for fmt in FORMATS]
+        for path in paths:
             digests[path] = digest
-            if _current(out, path, previous.get(path), digest):
-                yield path, None
-                continue
-            full = full or spec.with_records(store.full(spec.records))
-            yield path, render_feed(full, fmt, settings)
+        if all(_current(out, path, previous.get(path), digest) for path in paths):
+            yield from ((path, None) for path in paths)
+        else:
+            stale.append(spec)
+    specs = [spec.with_records(store.full(spec.records)) for spec in stale]
+    yield from render_many(specs, settings, settings.jobs)
 
 
 def _remember(cache: RecordCache, out: Path, result: ExportResult, digests: dict[str, str]) -> None:

@@ -464,8 +464,9 @@ def check_shape(data: Any, max_depth: int) -> None:
         seen.add(id(node))
         if depth >= max_depth:
             raise _Reject("front matter", f"nests deeper than {max_depth} levels (max_yaml_depth)")
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        for child in node.values() if isinstance(node, dict) else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
 
 
 def read_record(source: str, data: bytes, settings: Settings) -> ReadResult:

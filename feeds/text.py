@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import ftfy
+from ftfy.fixes import remove_terminal_escapes
 from slugify import slugify
 
 # Characters XML 1.0 forbids, plus C1 controls, DEL, lone surrogates and
@@ -27,20 +28,14 @@ _XML_ILLEGAL = re.compile(
     "\U0009fffe\U0009ffff\U000afffe\U000affff\U000bfffe\U000bffff\U000cfffe\U000cffff"
     "\U000dfffe\U000dffff\U000efffe\U000effff\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
 )
-# Mojibake always holds Latin-1 range characters (UTF-8 lead bytes read as
-# cp1252/Latin-1: Ã, â, Ð, ...); control characters and terminal escapes are
-# ftfy's too.  Other text (ASCII, curly quotes, CJK, emoji) skips ftfy.
-_NEEDS_FTFY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]")
+# UTF-8 read as cp1252 or Latin-1 leaves a lead byte (Â-ô) before a
+# continuation byte shown as a Latin-1 or cp1252 character: only text with
+# such a pair goes through ftfy, which is slow.
+_CP1252_CONTINUATION = "\x80-\xbf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039" \
+    "\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178"
+_MOJIBAKE = re.compile(f"[\xc2-\xf4][{_CP1252_CONTINUATION}]")
 _LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]")
 _SPACE = re.compile(r"\s+")
-_FTFY = ftfy.TextFixerConfig(
-    unescape_html=False,  # done below, to a fixed point
-    uncurl_quotes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    normalization=None,  # keep combining marks exactly as written
-    explain=False,
-)
 _MAX_UNESCAPE_ROUNDS = 5
 
 
@@ -104,8 +99,10 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
     """Plain, XML-safe, single-line text; cut at a word boundary past `max_chars`."""
     if (max_chars is None or len(text) <= max_chars) and _PLAIN.fullmatch(text):
         return text
-    if _NEEDS_FTFY.search(text):
-        text = ftfy.fix_text(text, _FTFY)
+    if "\x1b" in text:
+        text = remove_terminal_escapes(text)
+    if _MOJIBAKE.search(text):
+        text = ftfy.fix_encoding(text)
     text = strip_markup(unescape(text))
     text = _SPACE.sub(" ", remove_illegal(text)).strip()
     if max_chars is not None and len(text) > max_chars:
