@@ -13,7 +13,7 @@ import click
 from .build import build_site
 from .errors import FeedsError, Problem
 from .records import RECORD_SUFFIXES
-from .settings import Settings, describe, load_settings
+from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
 from .store import Progress, load_store
 
 SETTINGS_HELP = "\n".join(f"  {name} (default {default}): {text}" for name, default, text in describe())
@@ -106,3 +106,23 @@ def check(**cli: Any) -> None:
                f"{store.skipped} skipped; "
                f"{errors} errors, {warnings} warnings")
     sys.exit(1 if store.skipped else 0)
+
+
+@main.command()
+@_settings_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int, **cli: Any) -> None:
+    """Serve every feed live, picking up record changes without a restart (development server)."""
+    from .web import create_app  # Flask is only needed here
+
+    try:
+        settings = _load(**cli)
+        if settings.base_url == OPTIONS_BY_NAME["base_url"].default and port != 5000:
+            settings = replace(settings, base_url=f"http://{host}:{port}/")
+        app = create_app(settings)
+    except FeedsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"serving {settings.records}/ at http://{host}:{port}/feed.atom "
+               f"(links use {settings.base_url}); Ctrl-C stops")
+    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 
 from .records import Headline, Record
 from .settings import Settings
@@ -45,6 +46,7 @@ class FeedSpec:
     records: tuple[Headline, ...]
     total: int
     logo: str | None = None
+    members: tuple[Headline, ...] = ()  # every record of the feed, newest first
 
     def entries(self) -> tuple[Record, ...]:
         """The full records of the feed; `Store.full` loads them where only headlines are held."""
@@ -55,6 +57,16 @@ class FeedSpec:
     def with_records(self, records: tuple[Record, ...]) -> FeedSpec:
         """This feed, holding `records` (full records of the same entries)."""
         return replace(self, records=records)
+
+    def narrowed(self, limit: int, min_quality: int | None = None, min_heat: int | None = None
+                 ) -> FeedSpec:
+        """This feed holding only the newest `limit` members that meet the minimums."""
+        chosen = [
+            r for r in self.members
+            if (min_quality is None or (r.quality is not None and r.quality >= min_quality))
+            and (min_heat is None or (r.heat is not None and r.heat >= min_heat))
+        ]
+        return replace(self, records=tuple(chosen[:limit]))
 
     @property
     def stem(self) -> str:
@@ -78,12 +90,15 @@ class Plan:
 
     feeds: tuple[FeedSpec, ...]
 
+    @cached_property
+    def by_stem(self) -> dict[str, FeedSpec]:
+        """Every feed by its site path without extension (``topics/ai``)."""
+        return {spec.stem: spec for spec in self.feeds}
+
     def find(self, kind: str, key: str) -> FeedSpec | None:
         """The feed of `kind` ('all', 'topic', 'provider') keyed by `key`, if it exists."""
-        for spec in self.feeds:
-            if spec.kind.name == kind and spec.key == key:
-                return spec
-        return None
+        spec = self.by_stem.get("feed" if kind == ALL.name else f"{kind}s/{key}")
+        return spec if spec is not None and spec.kind.name == kind else None
 
 
 def _display_name(names: Counter[str]) -> str:
@@ -110,14 +125,15 @@ def plan_feeds(store: Store, settings: Settings) -> Plan:
         if record.provider.logo and key not in logos:
             logos[key] = record.provider.logo
     feeds = [FeedSpec(ALL, "", site, site, f"The newest stories on {site}",
-                      store.records[:limit], len(store.records))]
+                      store.records[:limit], len(store.records), None, store.records)]
     for slug in sorted(by_topic):
         name = _display_name(topic_names[slug])
+        members = tuple(by_topic[slug])
         feeds.append(FeedSpec(TOPIC, slug, name, f"{site}: {name}", f"Stories about {name}",
-                              tuple(by_topic[slug][:limit]), len(by_topic[slug])))
+                              members[:limit], len(members), None, members))
     for key in sorted(by_provider):
         name = _display_name(provider_names[key])
+        members = tuple(by_provider[key])
         feeds.append(FeedSpec(PROVIDER, key, name, f"{site}: {name}", f"Stories from {name}",
-                              tuple(by_provider[key][:limit]), len(by_provider[key]),
-                              logos.get(key)))
+                              members[:limit], len(members), logos.get(key), members))
     return Plan(tuple(feeds))

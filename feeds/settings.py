@@ -45,6 +45,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache_dir", str, "",
            "Folder of the record cache; empty = $XDG_CACHE_HOME/feeds (~/.cache/feeds); 'off' = no cache."),
     Option("jobs", int, 0, "Processes that parse a cold store; 0 = one per CPU core.", minimum=0),
+    Option("max_age", int, 300, "Seconds readers and proxies may cache a live response (Cache-Control).",
+           minimum=0),
+    Option("max_limit", int, 500, "Largest ?limit= a live request may ask for.", minimum=1),
     Option("max_record_bytes", int, 1_048_576, "Largest record file read; larger ones are skipped.",
            minimum=1),
     Option("max_title_chars", int, 500, "Longest title kept; longer ones are cut at a word.",
@@ -59,7 +62,8 @@ OPTIONS: tuple[Option, ...] = (
            minimum=2),
 )
 
-_BY_NAME = {o.name: o for o in OPTIONS}
+OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+_BY_NAME = OPTIONS_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Settings:
     drafts: bool
     cache_dir: str
     jobs: int
+    max_age: int
+    max_limit: int
     max_record_bytes: int
     max_title_chars: int
     max_excerpt_chars: int

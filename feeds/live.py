@@ -1,0 +1,202 @@
+"""Live serving state: immutable snapshots of the store, refreshed when its files change.
+
+A `Snapshot` is one consistent reading of the record folder (store and
+plan).  `LiveSite` holds the current one and swaps in a new one, built with
+the incremental machinery of the build (only changed files are re-read),
+when the folder changes: a watchdog (inotify) observer marks it dirty, or,
+where none can run, a poll compares file identities at most once a second.
+Rendered bodies are cached by feed fingerprint, so a change invalidates only
+the feeds it touches, and a request for a cached body neither parses nor
+renders.  A request renders against one snapshot from start to end: a record
+whose file changed under it is never mixed in (`Stale` sends the request to
+the next snapshot).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .cache import RecordCache, open_cache
+from .plan import FeedSpec, Plan, plan_feeds
+from .records import Headline, Record
+from .render import FORMATS, feed_digest, render_feed
+from .settings import Settings
+from .store import Store, load_store, scan
+
+log = logging.getLogger("feeds.live")
+POLL_SECONDS = 1.0
+BODY_CACHE_ENTRIES = 2048
+
+
+class Stale(Exception):
+    """A record changed on disk after the snapshot serving a request was taken."""
+
+
+@dataclass(frozen=True)
+class Body:
+    """One rendered representation, plain and gzipped, with their validators."""
+
+    data: bytes
+    gzipped: bytes
+    etag: str
+    gzip_etag: str
+    last_modified: datetime
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent reading of the record folder."""
+
+    store: Store
+    plan: Plan
+    taken: float
+
+    def feed(self, stem: str) -> FeedSpec | None:
+        """The feed at a site path without extension, if it exists."""
+        return self.plan.by_stem.get(stem)
+
+
+def _etag(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+class LiveSite:
+    """The current snapshot of a record folder and the bodies rendered from it."""
+
+    def __init__(self, settings: Settings, watch: bool = True) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()  # the cache database and snapshot swaps
+        self._bodies: OrderedDict[tuple[object, ...], Body] = OrderedDict()
+        self._cache: RecordCache | None = open_cache(settings)
+        self._dirty = threading.Event()
+        self._watch = watch
+        self._watcher_pid = 0
+        self.snapshot = self._take()
+
+    # -- snapshots -------------------------------------------------------------
+    def _take(self, before: Snapshot | None = None) -> Snapshot:
+        with self._lock:
+            store = load_store(self.settings, None, self._cache)
+        known = set(before.store.problems) if before else set()
+        for problem in store.problems:
+            if problem not in known:  # each problem is logged once, when it appears
+                (log.error if problem.is_error else log.warning)("%s", problem)
+        return Snapshot(store, plan_feeds(store, self.settings), time.monotonic())
+
+    def refresh(self) -> Snapshot:
+        """Re-read what changed and swap in the new snapshot."""
+        with self._lock:
+            self._dirty.clear()
+            self.snapshot = self._take(self.snapshot)
+            return self.snapshot
+
+    def current(self) -> Snapshot:
+        """The snapshot to serve from, starting the watcher in this process if needed."""
+        if self._watch and self._watcher_pid != os.getpid():
+            self._start_watcher()
+        if self._dirty.is_set():
+            return self.refresh()
+        return self.snapshot
+
+    def _start_watcher(self) -> None:
+        # Started lazily, in the serving process: threads do not survive a fork.
+        with self._lock:
+            if self._watcher_pid == os.getpid():
+                return
+            self._watcher_pid = os.getpid()
+            if not _inotify(Path(self.settings.records), self._dirty):
+                threading.Thread(target=self._poll, name="feeds-poll", daemon=True).start()
+
+    def _poll(self) -> None:
+        seen = _identities(Path(self.settings.records))
+        while True:
+            time.sleep(POLL_SECONDS)
+            now = _identities(Path(self.settings.records))
+            if now != seen:
+                seen = now
+                self._dirty.set()
+
+    # -- bodies ----------------------------------------------------------------
+    def full(self, snapshot: Snapshot, headlines: tuple[Headline, ...]) -> tuple[Record, ...]:
+        """Full records of `headlines` as `snapshot` saw them; `Stale` if a file moved on."""
+        with self._lock:
+            try:
+                records = snapshot.store.full(headlines)
+            except KeyError:
+                raise Stale from None
+        if any(r.digest != h.digest for r, h in zip(records, headlines, strict=True)):
+            raise Stale
+        return records
+
+    def body(self, snapshot: Snapshot, spec: FeedSpec, fmt: str) -> Body:
+        """The rendered `fmt` of `spec` (already narrowed by any filters), cached by fingerprint."""
+        key = (spec.stem, fmt, feed_digest(spec, self.settings))
+        with self._lock:
+            cached = self._bodies.get(key)
+            if cached is not None:
+                self._bodies.move_to_end(key)
+                return cached
+        data = render_feed(spec.with_records(self.full(snapshot, spec.records)), fmt, self.settings)
+        packed = gzip.compress(data, compresslevel=6, mtime=0)
+        body = Body(data, packed, _etag(data), _etag(packed), spec.updated, FORMATS[fmt].media_type)
+        with self._lock:
+            self._bodies[key] = body
+            while len(self._bodies) > BODY_CACHE_ENTRIES:
+                self._bodies.popitem(last=False)
+        return body
+
+    def render(self, stem: str, fmt: str, limit: int, min_quality: int | None, min_heat: int | None
+               ) -> Body | None:
+        """The body of a feed path with filters, or None when there is no such feed."""
+        for _ in range(3):
+            snapshot = self.current()
+            spec = snapshot.feed(stem)
+            if spec is None:
+                return None
+            if (limit, min_quality, min_heat) != (self.settings.limit, None, None):
+                spec = spec.narrowed(limit, min_quality, min_heat)
+            try:
+                return self.body(snapshot, spec, fmt)
+            except Stale:
+                self.refresh()
+        raise Stale
+
+
+def _identities(root: Path) -> dict[str, object]:
+    try:
+        entries, _ = scan(root)
+    except Exception:  # a vanished folder is a change like any other
+        return {}
+    return {e.name: e.identity for e in entries}
+
+
+def _inotify(root: Path, dirty: threading.Event) -> bool:
+    """Watch `root` with watchdog; False when no observer can run here."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:
+        return False
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: object) -> None:
+            dirty.set()
+
+    try:
+        observer = Observer()
+        observer.daemon = True
+        observer.schedule(Handler(), str(root), recursive=False)
+        observer.start()
+    except Exception:  # inotify limits, unsupported file systems: poll instead
+        return False
+    return True
