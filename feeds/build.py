@@ -17,8 +17,8 @@ from pathlib import Path
 from .cache import RecordCache, open_cache
 from .export import ExportResult, export_files
 from .plan import FeedSpec, Plan, plan_feeds
-from .render import FORMATS, MANAGED, feed_digest, feed_path, render_many
 from .settings import Settings
+from .site import MANAGED, Artifact, make_many, site_artifacts
 from .store import Progress, Store, load_store
 
 
@@ -58,18 +58,24 @@ def _site_files(plan: Plan, store: Store, settings: Settings, previous: dict[str
                 digests: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
     """Every file of the site: None for those already current, fresh bytes for the rest."""
     out = Path(settings.out)
-    stale: list[FeedSpec] = []
-    for spec in plan.feeds:
-        digest = feed_digest(spec, settings)
-        paths = [feed_path(spec, fmt) for fmt in FORMATS]
-        for path in paths:
-            digests[path] = digest
-        if all(_current(out, path, previous.get(path), digest) for path in paths):
-            yield from ((path, None) for path in paths)
+    stale: list[Artifact] = []
+    for artifact in site_artifacts(plan, settings):
+        digests[artifact.path] = artifact.digest
+        if _current(out, artifact.path, previous.get(artifact.path), artifact.digest):
+            yield artifact.path, None
         else:
-            stale.append(spec)
-    specs = [spec.with_records(store.full(spec.records)) for spec in stale]
-    yield from render_many(specs, settings, settings.jobs)
+            stale.append(artifact)
+    full: dict[int, FeedSpec] = {}  # each feed's records are loaded once for all its files
+    work: list[tuple[Artifact, FeedSpec | None]] = []
+    for artifact in stale:
+        spec = artifact.spec
+        if spec is not None:
+            key = id(spec)
+            if key not in full:
+                full[key] = spec.with_records(store.full(spec.records))
+            spec = full[key]
+        work.append((artifact, spec))
+    yield from make_many(work, settings, settings.jobs)
 
 
 def _remember(cache: RecordCache, out: Path, result: ExportResult, digests: dict[str, str]) -> None:

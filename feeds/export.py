@@ -107,6 +107,8 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
         for relpath, data in files:
             count += 1
             target = _inside(out, relpath)
+            if target in wanted:
+                raise ExportError(f"{relpath}: the site has two files at this path")
             wanted.add(target)
             if data is None or _same(target, data):
                 continue
@@ -115,9 +117,11 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
             written.append(relpath)
         for temp, target in pending:
             os.replace(temp, target)
-    except OSError as exc:
+    except BaseException as exc:
         for temp, _ in pending:
             temp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         where = exc.filename or out
         raise ExportError(f"{where}: cannot write the output ({exc.strerror}); "
                           "the previous output is left as it was") from None

@@ -23,13 +23,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from .cache import RecordCache, open_cache
-from .plan import FeedSpec, Plan, plan_feeds
+from .plan import Plan, plan_feeds
 from .records import Headline, Record
-from .render import FORMATS, feed_digest, render_feed
 from .settings import Settings
+from .site import Artifact, narrowed_artifact, site_artifacts
 from .store import Store, load_store, scan
 
 log = logging.getLogger("feeds.live")
@@ -59,11 +60,12 @@ class Snapshot:
 
     store: Store
     plan: Plan
-    taken: float
+    settings: Settings
 
-    def feed(self, stem: str) -> FeedSpec | None:
-        """The feed at a site path without extension, if it exists."""
-        return self.plan.by_stem.get(stem)
+    @cached_property
+    def files(self) -> dict[str, Artifact]:
+        """Every file of the site by its path, as the static export would write it."""
+        return {a.path: a for a in site_artifacts(self.plan, self.settings)}
 
 
 def _etag(data: bytes) -> str:
@@ -91,7 +93,7 @@ class LiveSite:
         for problem in store.problems:
             if problem not in known:  # each problem is logged once, when it appears
                 (log.error if problem.is_error else log.warning)("%s", problem)
-        return Snapshot(store, plan_feeds(store, self.settings), time.monotonic())
+        return Snapshot(store, plan_feeds(store, self.settings), self.settings)
 
     def refresh(self) -> Snapshot:
         """Re-read what changed and swap in the new snapshot."""
@@ -138,35 +140,44 @@ class LiveSite:
             raise Stale
         return records
 
-    def body(self, snapshot: Snapshot, spec: FeedSpec, fmt: str) -> Body:
-        """The rendered `fmt` of `spec` (already narrowed by any filters), cached by fingerprint."""
-        key = (spec.stem, fmt, feed_digest(spec, self.settings))
+    def body(self, snapshot: Snapshot, artifact: Artifact) -> Body:
+        """The bytes of `artifact`, made once per fingerprint and kept plain and gzipped."""
+        key = (artifact.path, artifact.digest)
         with self._lock:
             cached = self._bodies.get(key)
             if cached is not None:
                 self._bodies.move_to_end(key)
                 return cached
-        data = render_feed(spec.with_records(self.full(snapshot, spec.records)), fmt, self.settings)
+        spec = artifact.spec
+        if spec is not None:
+            spec = spec.with_records(self.full(snapshot, spec.records))
+        data = artifact.make(spec, self.settings)
         packed = gzip.compress(data, compresslevel=6, mtime=0)
-        body = Body(data, packed, _etag(data), _etag(packed), spec.updated, FORMATS[fmt].media_type)
+        newest = (artifact.spec or snapshot.plan.feeds[0]).updated
+        body = Body(data, packed, _etag(data), _etag(packed), newest, artifact.media_type)
         with self._lock:
             self._bodies[key] = body
             while len(self._bodies) > BODY_CACHE_ENTRIES:
                 self._bodies.popitem(last=False)
         return body
 
-    def render(self, stem: str, fmt: str, limit: int, min_quality: int | None, min_heat: int | None
-               ) -> Body | None:
-        """The body of a feed path with filters, or None when there is no such feed."""
+    def find(self, path: str) -> Artifact | None:
+        """The site file at `path` in the current snapshot, if there is one."""
+        return self.current().files.get(path)
+
+    def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
+               min_heat: int | None = None) -> Body | None:
+        """The body of a site path, narrowed by any filters; None when there is no such file."""
         for _ in range(3):
             snapshot = self.current()
-            spec = snapshot.feed(stem)
-            if spec is None:
+            artifact = snapshot.files.get(path)
+            if artifact is None:
                 return None
-            if (limit, min_quality, min_heat) != (self.settings.limit, None, None):
-                spec = spec.narrowed(limit, min_quality, min_heat)
+            if (limit, min_quality, min_heat) != (None, None, None):
+                artifact = narrowed_artifact(artifact, self.settings, limit or self.settings.limit,
+                                             min_quality, min_heat)
             try:
-                return self.body(snapshot, spec, fmt)
+                return self.body(snapshot, artifact)
             except Stale:
                 self.refresh()
         raise Stale

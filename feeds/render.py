@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +49,7 @@ class Format:
     name: str
     extension: str
     media_type: str
+    label: str
     render: Callable[[FeedSpec, Settings], bytes]
 
 
@@ -230,9 +229,9 @@ def render_json(spec: FeedSpec, settings: Settings) -> bytes:
 
 
 FORMATS: dict[str, Format] = {
-    "atom": Format("atom", ".atom", "application/atom+xml", _feedgen("atom")),
-    "rss": Format("rss", ".rss", "application/rss+xml", _feedgen("rss")),
-    "json": Format("json", ".json", "application/feed+json", render_json),
+    "atom": Format("atom", ".atom", "application/atom+xml", "Atom", _feedgen("atom")),
+    "rss": Format("rss", ".rss", "application/rss+xml", "RSS", _feedgen("rss")),
+    "json": Format("json", ".json", "application/feed+json", "JSON Feed", render_json),
 }
 
 
@@ -273,32 +272,3 @@ MANAGED = (
     *(f"{kind.folder}/{pattern}" for kind in (TOPIC, PROVIDER) for pattern in _OWNED),
 )
 
-
-_WORK: list[FeedSpec] = []  # the specs a forked render worker reads by index
-PARALLEL_RENDER_FROM = 64  # fewer feeds render faster than processes start
-
-
-def _render_chunk(job: tuple[range, Settings]) -> list[tuple[str, bytes]]:
-    indices, settings = job
-    return [(feed_path(_WORK[i], fmt), render_feed(_WORK[i], fmt, settings))
-            for i in indices for fmt in FORMATS]
-
-
-def render_many(specs: list[FeedSpec], settings: Settings, jobs: int = 0
-                ) -> Iterator[tuple[str, bytes]]:
-    """Every format of every spec as (site path, bytes), on every core when there are many."""
-    jobs = jobs or os.cpu_count() or 1
-    if jobs < 2 or len(specs) < PARALLEL_RENDER_FROM:
-        for spec in specs:
-            for fmt in FORMATS:
-                yield feed_path(spec, fmt), render_feed(spec, fmt, settings)
-        return
-    _WORK[:] = specs
-    step = max(1, min(32, len(specs) // (jobs * 8)))
-    chunks = [(range(i, min(i + step, len(specs))), settings) for i in range(0, len(specs), step)]
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for chunk in pool.imap(_render_chunk, chunks):
-                yield from chunk
-    finally:
-        _WORK.clear()

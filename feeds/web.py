@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from .live import Body, LiveSite
-from .render import FORMATS
+from .pages import EMBED_CSP, PAGE_CSP
 from .settings import Settings, load_settings
 
 bp = Blueprint("feeds", __name__)
-_BY_EXTENSION = {f.extension.lstrip("."): name for name, f in FORMATS.items()}
-NOT_FOUND = "Not found. The feeds are listed at /feeds.opml; every story is at /feed.atom.\n"
+NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"
 
 
 def _site() -> LiveSite:
@@ -45,17 +45,15 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     return int(text)
 
 
-def _filters(settings: Settings) -> tuple[int, int | None, int | None]:
-    limit = _int_arg("limit", 1, settings.max_limit)
+def _filters(settings: Settings) -> tuple[int | None, int | None, int | None]:
     big = 10**9
-    return (settings.limit if limit is None else limit,
-            _int_arg("min_quality", -big, big), _int_arg("min_heat", -big, big))
+    return (_int_arg("limit", 1, settings.max_limit), _int_arg("min_quality", -big, big),
+            _int_arg("min_heat", -big, big))
 
 
-def _respond(body: Body, fmt: str, settings: Settings) -> Response:
+def _respond(body: Body, path: str, settings: Settings) -> Response:
     packed = request.accept_encodings["gzip"] > 0 and len(body.gzipped) < len(body.data)
-    response = Response(body.gzipped if packed else body.data,
-                        content_type=f"{body.media_type}; charset=utf-8")
+    response = Response(body.gzipped if packed else body.data, content_type=body.media_type)
     if packed:
         response.headers["Content-Encoding"] = "gzip"
     response.set_etag(body.gzip_etag if packed else body.etag)
@@ -63,33 +61,41 @@ def _respond(body: Body, fmt: str, settings: Settings) -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = settings.max_age
     response.vary.add("Accept-Encoding")
-    if fmt == "json":
+    if path.endswith(".json"):
         response.headers["Access-Control-Allow-Origin"] = "*"
+    if body.media_type.startswith("text/html"):
+        embed = path.startswith("embed/")
+        response.headers["Content-Security-Policy"] = (
+            EMBED_CSP if embed else PAGE_CSP + "; frame-ancestors 'none'")
+        if not embed:
+            response.headers["X-Frame-Options"] = "DENY"
     response.make_conditional(request)
     del response.headers["Date"]  # the WSGI server sends its own; two confuse caches
     return response
 
 
+@bp.get("/", defaults={"path": ""}, provide_automatic_options=False)
 @bp.get("/<path:path>", provide_automatic_options=False)
-def feed(path: str) -> Response:
-    """A feed at its static-export path, in the format its extension names."""
-    stem, _, extension = path.rpartition(".")
-    fmt = _BY_EXTENSION.get(extension)
-    if fmt is None or not stem:
-        return _text(NOT_FOUND, 404)
+def site_file(path: str) -> BaseResponse:
+    """Any file of the static export at its path; a folder path serves its index.html."""
     site = _site()
+    if path == "" or path.endswith("/"):
+        path += "index.html"
+    elif "." not in path.rpartition("/")[2] and site.find(path + "/index.html") is not None:
+        return redirect(site.settings.url(path + "/"), 308)
     try:
         limit, min_quality, min_heat = _filters(site.settings)
     except BadQuery as exc:
         return _text(f"{exc}\n", 400)
-    body = site.render(stem, fmt, limit, min_quality, min_heat)
+    body = site.render(path, limit, min_quality, min_heat)
     if body is None:
         return _text(NOT_FOUND, 404)
-    return _respond(body, fmt, site.settings)
+    return _respond(body, path, site.settings)
 
 
 def _headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
 
 

@@ -87,10 +87,14 @@ def test_one_changed_record_rewrites_only_its_feeds(tmp_path: Path, store: Path)
                                             "2010-01-01T00:00:00Z", "[Lonely Topic]"))
     report = build_site(settings)
     changed = set(report.export.paths_written)
-    # The record is too old for nothing but its own topic and provider feeds... and the
-    # all-items feed, which holds every record of this small store.
-    assert changed == {f"{stem}.{ext}" for stem in ("feed", "topics/lonely-topic", "providers/example.org")
-                       for ext in ("atom", "rss", "json")}
+    # The record is too old for any feed but its own topic and provider feeds... and the
+    # all-items feed, which holds every record of this small store; their pages, embeds
+    # and the index (which shows each feed's latest headline) follow.
+    stems = ("feed", "topics/lonely-topic", "providers/example.org")
+    expected = {f"{stem}.{ext}" for stem in stems for ext in ("atom", "rss", "json")}
+    expected |= {f"embed/{stem}.html" for stem in stems} | {"index.html"}
+    expected |= {"topics/lonely-topic/index.html", "providers/example.org/index.html"}
+    assert changed == expected
 
 
 def test_a_file_edited_behind_the_builds_back_is_rewritten(tmp_path: Path, store: Path) -> None:

@@ -1,0 +1,110 @@
+"""Pages for people: the index with autodiscovery, a page per feed, embeds and the OPML list.
+
+Server-rendered with Jinja (autoescaped: every record value is escaped), no
+JavaScript needed to read them, no external resources but the stories' own
+thumbnails.  Styles are inline and allowed by hash in a Content-Security-Policy
+that the pages carry themselves (for static hosts) and the live server also
+sends as a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .plan import ALL, EPOCH, PROVIDER, TOPIC, FeedSpec, Plan
+from .render import FORMATS
+from .settings import Settings
+
+PAGE_CSS = (
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#222;"
+    "background:#fff}a{color:#0645ad}h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.1rem;"
+    "margin:.2rem 0}ul,ol{padding-left:1.2rem}li{margin:.6rem 0}.feeds{list-style:none;padding:0}"
+    ".count{color:#555;font-size:.9rem}.count:before{content:'('}.count:after{content:')'}"
+    ".formats,.meta,.latest{font-size:.9rem;color:#555}.formats a{color:#555}.stories{padding:0;"
+    "list-style:none}.stories li{overflow:hidden;border-bottom:1px solid #eee;padding-bottom:.6rem}"
+    ".thumb{float:right;margin:0 0 .4rem .8rem;object-fit:cover;border-radius:4px}"
+    ".logo{vertical-align:middle;border-radius:4px}.subscribe label{display:block;font-size:.9rem}"
+    ".subscribe input{width:100%;font:inherit;padding:.2rem}"
+    "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}"
+)
+EMBED_CSS = (
+    "body{font:14px/1.4 system-ui,sans-serif;margin:0;padding:.5rem;color:#222;background:#fff}"
+    "ul{list-style:none;margin:0;padding:0}li{margin:0 0 .5rem}a{color:#0645ad}"
+    ".meta{color:#666;font-size:.8rem}"
+)
+
+
+def _hash(css: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
+
+
+PAGE_CSP = (f"default-src 'none'; img-src https: http:; style-src {_hash(PAGE_CSS)}; "
+            "base-uri 'none'; form-action 'none'")
+EMBED_CSP = f"default-src 'none'; style-src {_hash(EMBED_CSS)}; base-uri 'none'; form-action 'none'"
+EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
+EMBED_LIMIT = 10
+
+_env = Environment(
+    loader=PackageLoader("feeds", "templates"),
+    autoescape=select_autoescape(["html", "opml"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _render(template: str, settings: Settings, **context: Any) -> bytes:
+    text = _env.get_template(template).render(
+        settings=settings, url=settings.url, formats=list(FORMATS.values()), **context)
+    return text.encode("utf-8")
+
+
+def _groups(plan: Plan) -> dict[str, Any]:
+    return {
+        "all": plan.feeds[0],
+        "topics": [s for s in plan.feeds if s.kind is TOPIC],
+        "providers": [s for s in plan.feeds if s.kind is PROVIDER],
+    }
+
+
+def render_index(plan: Plan, settings: Settings) -> bytes:
+    """The home page: every feed with its count, latest headline and formats."""
+    return _render("index.html", settings, css=PAGE_CSS, csp=PAGE_CSP, **_groups(plan))
+
+
+def render_page(spec: FeedSpec, settings: Settings) -> bytes:
+    """The HTML page of one feed: its latest headlines and subscribe links."""
+    return _render("feed.html", settings, css=PAGE_CSS, csp=PAGE_CSP, spec=spec,
+                   records=spec.entries())
+
+
+def render_embed(spec: FeedSpec, settings: Settings) -> bytes:
+    """A compact, self-contained headline list of one feed, meant for an iframe."""
+    return _render("embed.html", settings, css=EMBED_CSS, csp=EMBED_CSP, spec=spec,
+                   records=spec.entries())
+
+
+def render_opml(plan: Plan, settings: Settings) -> bytes:
+    """An OPML 2.0 subscription list of every feed, grouped by kind."""
+    newest = plan.feeds[0].updated if plan.feeds else EPOCH
+    return _render("feeds.opml", settings, updated=newest.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                   **_groups(plan))
+
+
+def page_path(spec: FeedSpec) -> str:
+    """The file of a feed's HTML page in the static export."""
+    return spec.page + "index.html"
+
+
+def embed_path(spec: FeedSpec) -> str:
+    """The file of a feed's embeddable headline list."""
+    return f"embed/{spec.stem}.html"
+
+
+__all__ = ["ALL", "EMBED_CSP", "EMBED_JS", "EMBED_LIMIT", "PAGE_CSP", "embed_path", "page_path",
+           "render_embed", "render_index", "render_opml", "render_page"]

@@ -1,0 +1,156 @@
+"""The site: every file of the static export (and every live path) as a list of artifacts.
+
+An `Artifact` is one file: its path, media type, a fingerprint that changes
+whenever its bytes could, the feed whose full records it needs, and how to
+make its bytes.  The static export and the live server both take their files
+from here, so their bytes are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .pages import (
+    EMBED_JS,
+    EMBED_LIMIT,
+    embed_path,
+    page_path,
+    render_embed,
+    render_index,
+    render_opml,
+    render_page,
+)
+from .plan import ALL, FeedSpec, Plan
+from .render import FORMATS, feed_digest, feed_path, render_feed
+from .render import MANAGED as FEED_FILES
+from .settings import Settings
+
+HTML = "text/html; charset=utf-8"
+OPML = "text/x-opml; charset=utf-8"
+JS = "text/javascript; charset=utf-8"
+Maker = Callable[[FeedSpec | None, Settings], bytes]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of the site."""
+
+    path: str
+    media_type: str
+    fingerprint: Callable[[], str] = field(repr=False)
+    make: Maker = field(repr=False)
+    spec: FeedSpec | None = None
+
+    @cached_property
+    def digest(self) -> str:
+        """Changes whenever a byte of the file could change."""
+        return self.fingerprint()
+
+
+def _given(spec: FeedSpec | None) -> FeedSpec:
+    if spec is None:
+        raise TypeError("this artifact is made from a feed's full records")
+    return spec
+
+
+def _feed_maker(fmt: str) -> Maker:
+    return lambda spec, settings: render_feed(_given(spec), fmt, settings)
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def feed_artifacts(spec: FeedSpec, settings: Settings) -> list[Artifact]:
+    """The files of one feed: its three formats, its page and its embed."""
+    def digest() -> str:
+        return feed_digest(spec, settings)
+
+    files = [Artifact(feed_path(spec, fmt), f"{f.media_type}; charset=utf-8", digest,
+                      _feed_maker(fmt), spec)
+             for fmt, f in FORMATS.items()]
+    if spec.kind is not ALL:  # the all-items feed's page is the index
+        files.append(Artifact(page_path(spec), HTML, lambda: _hash("page", digest(), spec.total),
+                              lambda s, st: render_page(_given(s), st), spec))
+    files.append(embed_artifact(spec.narrowed(EMBED_LIMIT), settings))
+    return files
+
+
+def embed_artifact(spec: FeedSpec, settings: Settings) -> Artifact:
+    """The embeddable headline list of `spec` (already narrowed to what it shows)."""
+    return Artifact(embed_path(spec), HTML, lambda: _hash("embed", feed_digest(spec, settings)),
+                    lambda s, st: render_embed(_given(s), st), spec)
+
+
+def narrowed_artifact(artifact: Artifact, settings: Settings, limit: int,
+                      min_quality: int | None = None, min_heat: int | None = None) -> Artifact:
+    """`artifact` made from only the records that pass the filters (files without records as is)."""
+    if artifact.spec is None:
+        return artifact
+    spec = artifact.spec.narrowed(limit, min_quality, min_heat)
+    return Artifact(artifact.path, artifact.media_type,
+                    lambda: _hash(artifact.path, spec.total, feed_digest(spec, settings)),
+                    artifact.make, spec)
+
+
+def site_artifacts(plan: Plan, settings: Settings) -> list[Artifact]:
+    """Every file of the site, in a stable order."""
+    def index_digest() -> str:
+        return _hash("index", [(s.stem, s.name, s.title, s.total, s.records[0].id if s.records else "",
+                                s.records[0].digest if s.records else "") for s in plan.feeds],
+                     feed_digest(plan.feeds[0], settings))
+
+    def opml_digest() -> str:
+        return _hash("opml", [(s.stem, s.title) for s in plan.feeds], plan.feeds[0].updated,
+                     settings.base_url, settings.site_title)
+
+    files = [
+        Artifact("index.html", HTML, index_digest, lambda s, st: render_index(plan, st)),
+        Artifact("feeds.opml", OPML, opml_digest, lambda s, st: render_opml(plan, st)),
+        Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
+    ]
+    for spec in plan.feeds:
+        files.extend(feed_artifacts(spec, settings))
+    return files
+
+
+# The files the static export owns beyond the feeds, and so may remove when
+# they disappear (temporary files left by a killed build included).
+MANAGED = (
+    *FEED_FILES,
+    "index.html", "feeds.opml", "embed.js",
+    *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
+    *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
+)
+
+_WORK: list[tuple[Artifact, FeedSpec | None]] = []  # what a forked worker makes, by index
+PARALLEL_FROM = 64  # fewer files are made faster than processes start
+
+
+def _make_chunk(job: tuple[range, Settings]) -> list[tuple[str, bytes]]:
+    indices, settings = job
+    return [(_WORK[i][0].path, _WORK[i][0].make(_WORK[i][1], settings)) for i in indices]
+
+
+def make_many(work: list[tuple[Artifact, FeedSpec | None]], settings: Settings, jobs: int = 0
+              ) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every artifact, given the spec with full records it needs."""
+    jobs = jobs or os.cpu_count() or 1
+    if jobs < 2 or len(work) < PARALLEL_FROM:
+        for artifact, spec in work:
+            yield artifact.path, artifact.make(spec, settings)
+        return
+    _WORK[:] = work
+    step = max(1, min(64, len(work) // (jobs * 8)))
+    chunks = [(range(i, min(i + step, len(work))), settings) for i in range(0, len(work), step)]
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for chunk in pool.imap(_make_chunk, chunks):
+                yield from chunk
+    finally:
+        _WORK.clear()
