@@ -112,6 +112,9 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
             wanted.add(target)
             if data is None or _same(target, data):
                 continue
+            if target.is_dir() and not target.is_symlink():
+                # Found now, before any file is renamed, so nothing changes.
+                raise IsADirectoryError(21, "a folder stands where a file goes", str(target))
             _prepare_dir(out, target.parent)
             pending.append((_write_temp(target, data, mode), target))
             written.append(relpath)
@@ -131,8 +134,12 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
 
 def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> list[str]:
     removed: list[str] = []
+    real_out = os.path.realpath(out)
     for pattern in managed:
         for path in out.glob(pattern):
+            parent = os.path.realpath(path.parent)
+            if os.path.commonpath([parent, real_out]) != real_out:
+                continue  # a folder linked from elsewhere: not ours to empty
             stale = path not in wanted or path.name.startswith(TEMP_PREFIX)
             if stale and (path.is_file() or path.is_symlink()):
                 try:

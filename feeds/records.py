@@ -201,7 +201,11 @@ class _Reader:
     def pyyaml(self, text: str) -> Any:
         """PyYAML's reading of `text`, whose errors say where the YAML goes wrong."""
         try:
+            if "&" in text or "*" in text:
+                _refuse_aliases(text)
             return yaml.load(text, Loader=RecordLoader)
+        except _Reject:
+            raise
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
@@ -405,22 +409,52 @@ class _Reader:
         return url
 
 
-_ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=10_000) if yaml_rs else None
+# Any alias makes yaml-rs refuse, so PyYAML reads the record and refuses it with a message.
+_NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
+# Plain scalars that YAML 1.2 (yaml-rs) types otherwise than YAML 1.1 (PyYAML):
+# leading zeros ('08', '017'), 0o/0b prefixes, digit separators, exponents without a dot.
+_TYPED_APART = re.compile(r"(?m)(?:^|[:\-\[,{])[ \t]*[-+]?(?:0[0-9bBoO]|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])")
+_ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s,\]}]")
+_NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
+
+
+def _same_as_pyyaml(node: Any, key: str = "") -> bool:
+    """True when no value is typed in a way PyYAML's reading could differ from."""
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and _same_as_pyyaml(v, k) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_same_as_pyyaml(v, key) for v in node)
+    if isinstance(node, float):
+        return False
+    if isinstance(node, int) and not isinstance(node, bool):
+        return key in _NUMBER_FIELDS  # a number where text is expected: let PyYAML decide
+    return True
 
 
 def fast_yaml(text: str) -> Any:
-    """yaml-rs's reading of `text` as PyYAML's RecordLoader would give it, or None.
+    """yaml-rs's reading of `text` when it is PyYAML's RecordLoader's too, else None.
 
-    Dates stay text and duplicate keys keep the last value, as with PyYAML;
-    None sends the text to PyYAML, whose error messages point at the line.
+    Dates stay text and duplicate keys keep the last value, as with PyYAML.
+    Anything yaml-rs refuses (aliases included), and anything the two YAML
+    versions could type apart, returns None: PyYAML then reads it, and its
+    errors point at the line.
     """
-    if yaml_rs is None:
+    if yaml_rs is None or _TYPED_APART.search(text) or _ANCHOR_HINT.search(text):
         return None
     try:
-        return yaml_rs.loads(text, parse_datetime=False, alias_limits=_ALIAS_LIMITS,
+        data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_NO_ALIASES,
                              duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins)
     except Exception:  # any refusal: let PyYAML read it and explain
         return None
+    return data if _same_as_pyyaml(data) else None
+
+
+def _refuse_aliases(text: str) -> None:
+    """Refuse anchors and aliases, scalar ones included, before anything is built from them."""
+    for event in yaml.parse(text, Loader=RecordLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Reject("front matter", "uses YAML anchors/aliases (&name / *name), which "
+                                          "records may not; write the values out")
 
 
 def _kind(value: Any) -> str:

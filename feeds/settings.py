@@ -102,12 +102,13 @@ class Settings:
         return self.base_url + path.lstrip("/")
 
 
-def _option(name: str) -> Option:
+def _option(name: str, source: str = "") -> Option:
     try:
         return _BY_NAME[name]
     except KeyError:
         known = ", ".join(sorted(_BY_NAME))
-        raise SettingsError(f"unknown setting {name!r}; known settings: {known}") from None
+        where = f"{source}: " if source else ""
+        raise SettingsError(f"{where}unknown setting {name!r}; known settings: {known}") from None
 
 
 def _coerce(option: Option, raw: Any, source: str) -> Any:
@@ -163,7 +164,7 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: [feeds] must be a table of settings")
     for name in table:
-        _option(name)
+        _option(name, str(path))
     return table
 
 

@@ -110,8 +110,9 @@ def _record_file(item: os.DirEntry[str], real_root: str) -> os.stat_result | str
 
 
 def _printable(name: str) -> str:
-    """A file name safe to print on one log line."""
-    return name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    """A file name safe to print on one log line: ASCII, control characters escaped."""
+    text = name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def read_file(entry: Entry, settings: Settings) -> ReadResult:

@@ -130,6 +130,7 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 _STRIP_IN_URL = re.compile("[\t\n\r]")
+_EDGE_JUNK = re.compile("^[\x00-\x20\x7f]+|[\x00-\x20\x7f]+$")  # C0 controls and spaces
 MAX_URL_CHARS = 4096
 
 
@@ -178,7 +179,7 @@ def clean_url(value: str) -> str:
     if len(value) <= MAX_URL_CHARS and ("&" not in value or ";" not in value) and _CLEAN_URL.match(value):
         return value
     url = _unescape_url(value)
-    url = _STRIP_IN_URL.sub("", url).strip("\x00- \x7f")
+    url = _EDGE_JUNK.sub("", _STRIP_IN_URL.sub("", url))
     if len(url) > MAX_URL_CHARS:
         raise BadURL(f"longer than {MAX_URL_CHARS} characters")
     url = remove_illegal(url)

@@ -9,6 +9,7 @@ absolute URL comes from the configured base URL, never from the request.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
@@ -31,6 +32,9 @@ def _text(message: str, status: int, **headers: str) -> Response:
     return Response(message, status=status, mimetype="text/plain", headers=headers)
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,12}")  # ASCII digits only: int() also takes '²' and '٣'
+
+
 class BadQuery(ValueError):
     """A query parameter a feed cannot be narrowed by; the message is the reply."""
 
@@ -40,7 +44,7 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
     if raw is None:
         return None
     text = raw.strip()
-    if not (text.lstrip("-").isdigit() and len(text) <= 12) or not low <= int(text) <= high:
+    if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
         raise BadQuery(f"{name} must be a whole number from {low} to {high}")
     return int(text)
 

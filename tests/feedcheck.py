@@ -8,6 +8,7 @@ images.  Each failure names the feed and the entry.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import html
 import json
@@ -15,7 +16,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import feedparser
 from lxml import etree
 
 from feeds.plan import FeedSpec
-from feeds.records import Record
+from feeds.records import Record, read_record
 from feeds.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ ATOM_ENTRY_CHILDREN: Mapping[str, tuple[int, int]] = {
 }
 RSS_ITEM_CHILDREN: Mapping[str, tuple[int, int]] = {
     "title": (1, 1), "link": (1, 1), "guid": (1, 1), "pubDate": (1, 1),
-    "dc:creator": (1, 1), "content:encoded": (1, 1), "description": (0, 1),
+    "dc:creator": (1, 1), "content:encoded": (0, 1), "description": (1, 1),
     "category": (0, 1_000), "media:thumbnail": (0, 1), "media:content": (0, 1),
     "media:player": (0, 1),
 }
@@ -90,10 +91,19 @@ RSS_CHANNEL_CHILDREN: Mapping[str, tuple[int, int]] = {
 # -- reading a built site ------------------------------------------------------------
 
 
+# The feed files of the URL layout; a site also holds pages, OPML and embeds.
+FEED_PATH = re.compile(r"^(feed|topics/[^/]+|providers/[^/]+)\.(atom|rss|json)$")
+
+
 def site_files(out: Path) -> dict[str, bytes]:
     """Every file under `out`, by its site path (``topics/ai.atom``)."""
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file()}
+
+
+def feed_files(out: Path) -> dict[str, bytes]:
+    """The feed files under `out` (``feed.atom``, ``topics/ai.rss``...), by site path."""
+    return {path: data for path, data in site_files(out).items() if FEED_PATH.match(path)}
 
 
 def file_stats(out: Path) -> dict[str, tuple[int, int]]:
@@ -121,7 +131,7 @@ def tag(element: etree._Element) -> str:
     """``prefix:name`` of an element (``media:thumbnail``), bare for Atom and RSS names."""
     qname = etree.QName(element)
     if qname.namespace in (None, NS["atom"]) and element.nsmap.get(None) == qname.namespace:
-        return qname.localname
+        return str(qname.localname)
     prefix = _PREFIX.get(qname.namespace or "", qname.namespace)
     return f"{prefix}:{qname.localname}"
 
@@ -171,12 +181,31 @@ def rfc822(moment: datetime) -> str:
 # -- structural checks ------------------------------------------------------------------
 
 
+def entries(spec: FeedSpec, settings: Settings) -> tuple[Record, ...]:
+    """The full records a planned feed holds, in its order.
+
+    A plan may hold lighter headlines; the full record of each is read again
+    from its file in the store, so the checks see every field.
+    """
+    held: Sequence[Any] = spec.records
+    if all(isinstance(r, Record) for r in held):
+        return tuple(held)
+    found = []
+    for headline in held:
+        result = read_record(headline.source, (Path(settings.records) / headline.source).read_bytes(),
+                             settings)
+        assert result.record is not None and result.record.id == headline.id, headline.source
+        found.append(result.record)
+    return tuple(found)
+
+
 def check_feed(spec: FeedSpec, fmt: str, data: bytes, settings: Settings) -> None:
     """`data` is the contract's rendering of `spec` in `fmt`; AssertionError says where not."""
-    {"atom": check_atom, "rss": check_rss, "json": check_json}[fmt](spec, data, settings)
+    {"atom": check_atom, "rss": check_rss, "json": check_json}[fmt](
+        spec, entries(spec, settings), data, settings)
 
 
-def check_atom(spec: FeedSpec, data: bytes, settings: Settings) -> None:
+def check_atom(spec: FeedSpec, records: Sequence[Record], data: bytes, settings: Settings) -> None:
     """Structural check of one Atom feed against its plan."""
     name = feed_file(spec, "atom")
     root = parse_xml(data)
@@ -185,7 +214,8 @@ def check_atom(spec: FeedSpec, data: bytes, settings: Settings) -> None:
     a = {"a": NS["atom"]}
     assert text_of(root.find("a:id", a)) == settings.url(spec.stem + ".atom"), f"{name}: feed id"
     assert text_of(root.find("a:title", a)) == spec.title, f"{name}: feed title"
-    assert parse_rfc3339(text_of(root.find("a:updated", a))) == spec.updated, (
+    newest = records[0].published_at if records else spec.updated
+    assert parse_rfc3339(text_of(root.find("a:updated", a))) == newest, (
         f"{name}: feed <updated> must be the newest entry's date")
     links = {link.get("rel"): link for link in root.findall("a:link", a)}
     assert set(links) == {"self", "alternate"}, f"{name}: feed links {sorted(map(str, links))}"
@@ -196,9 +226,9 @@ def check_atom(spec: FeedSpec, data: bytes, settings: Settings) -> None:
     check_generator(name, root.find("a:generator", a))
     logo = root.find("a:logo", a)
     assert text_of(logo) == (spec.logo or ""), f"{name}: <logo> must be the provider's logo"
-    entries = root.findall("a:entry", a)
-    assert len(entries) == len(spec.records), f"{name}: {len(entries)} entries, planned {len(spec.records)}"
-    for entry, record in zip(entries, spec.records, strict=True):
+    found = root.findall("a:entry", a)
+    assert len(found) == len(records), f"{name}: {len(found)} entries, planned {len(records)}"
+    for entry, record in zip(found, records, strict=True):
         check_atom_entry(f"{name} entry {record.source}", entry, record)
 
 
@@ -230,7 +260,7 @@ def check_atom_entry(where: str, entry: etree._Element, record: Record) -> None:
     check_media(where, entry, record)
 
 
-def check_rss(spec: FeedSpec, data: bytes, settings: Settings) -> None:
+def check_rss(spec: FeedSpec, records: Sequence[Record], data: bytes, settings: Settings) -> None:
     """Structural check of one RSS 2.0 feed against its plan."""
     name = feed_file(spec, "rss")
     root = parse_xml(data)
@@ -245,7 +275,8 @@ def check_rss(spec: FeedSpec, data: bytes, settings: Settings) -> None:
     assert self_link is not None and self_link.get("rel") == "self", f"{name}: atom:link self"
     assert self_link.get("href") == settings.url(name), f"{name}: self link href"
     assert self_link.get("type") == MEDIA_TYPES["rss"], f"{name}: self link needs its type"
-    assert parse_rfc822(text_of(channel.find("lastBuildDate"))) == spec.updated, (
+    newest = records[0].published_at if records else spec.updated
+    assert parse_rfc822(text_of(channel.find("lastBuildDate"))) == newest, (
         f"{name}: lastBuildDate must be the newest entry's date")
     check_generator(name, channel.find("generator"))
     image = channel.find("image")
@@ -256,8 +287,8 @@ def check_rss(spec: FeedSpec, data: bytes, settings: Settings) -> None:
     else:
         assert image is None, f"{name}: <image> without a provider logo"
     items = channel.findall("item")
-    assert len(items) == len(spec.records), f"{name}: {len(items)} items, planned {len(spec.records)}"
-    for item, record in zip(items, spec.records, strict=True):
+    assert len(items) == len(records), f"{name}: {len(items)} items, planned {len(records)}"
+    for item, record in zip(items, records, strict=True):
         check_rss_item(f"{name} item {record.source}", item, record)
 
 
@@ -273,12 +304,15 @@ def check_rss_item(where: str, item: etree._Element, record: Record) -> None:
         f"{where}: guid isPermaLink must be \"false\" for an id that is not the URL")
     assert parse_rfc822(text_of(item.find("pubDate"))) == record.published_at, f"{where}: pubDate"
     assert text_of(item.find("dc:creator", NS)) == record.provider.name, f"{where}: dc:creator"
-    description = item.find("description")
+    description = text_of(item.find("description"))
+    encoded = item.find("content:encoded", NS)
     if record.excerpt:
-        # RSS <description> is HTML: the excerpt, escaped once more.
-        assert html.unescape(text_of(description)) == record.excerpt, f"{where}: description"
+        # RSS <description> is HTML: the excerpt, escaped once more; the content beside it.
+        assert html.unescape(description) == record.excerpt, f"{where}: description"
+        assert encoded is not None and text_of(encoded), f"{where}: content:encoded missing"
     else:
-        assert description is None, f"{where}: description without an excerpt"
+        # Without an excerpt feedgen puts the HTML content in <description>.
+        assert encoded is None and "<p>" in description, f"{where}: description holds the content"
     assert [text_of(c) for c in item.findall("category")] == [t.name for t in record.topics], (
         f"{where}: categories must be the topics")
     check_media(where, item, record)
@@ -312,7 +346,7 @@ def check_generator(where: str, generator: etree._Element | None) -> None:
     assert "feedgen" not in " ".join(generator.attrib.values()).lower(), f"{where}: generator uri"
 
 
-def check_json(spec: FeedSpec, data: bytes, settings: Settings) -> None:
+def check_json(spec: FeedSpec, records: Sequence[Record], data: bytes, settings: Settings) -> None:
     """Structural check of one JSON Feed 1.1 document against its plan."""
     name = feed_file(spec, "json")
     doc = json.loads(data.decode("utf-8"))
@@ -322,8 +356,8 @@ def check_json(spec: FeedSpec, data: bytes, settings: Settings) -> None:
     assert doc["home_page_url"] == settings.url(spec.page), f"{name}: home_page_url"
     assert doc.get("icon") == spec.logo, f"{name}: icon must be the provider's logo"
     items = doc["items"]
-    assert [i["id"] for i in items] == [r.id for r in spec.records], f"{name}: item ids and order"
-    for item, record in zip(items, spec.records, strict=True):
+    assert [i["id"] for i in items] == [r.id for r in records], f"{name}: item ids and order"
+    for item, record in zip(items, records, strict=True):
         where = f"{name} item {record.source}"
         assert item["url"] == record.link, f"{where}: url"
         assert item["title"] == record.title, f"{where}: title"
@@ -400,10 +434,8 @@ def readable_text(path: str, data: bytes) -> str:
     """A file's text as a reader would see it: escapes undone, so nothing hides behind them."""
     text = data.decode("utf-8", "replace")
     if path.endswith(".json"):
-        try:
+        with contextlib.suppress(ValueError):
             text = "\n".join(string_values(json.loads(text)))
-        except ValueError:
-            pass
     # Twice: HTML inside XML (Atom type="html", RSS description) is escaped twice.
     return text + "\n" + html.unescape(html.unescape(text))
 

@@ -1,0 +1,258 @@
+"""The command line: `feeds build`, `feeds check`, settings files and `python -m feeds`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from feeds.cli import main
+
+from .feedcheck import REPO, feed_files, site_files
+from .stores import RecordWriter
+
+SUMMARY = re.compile(
+    r"^read (?P<read>\d+) records: (?P<published>\d+) published, (?P<unpublished>\d+) unpublished,"
+    r".*?(?P<skipped>\d+) skipped.*?; (?P<feeds>\d+) feeds, (?P<files>\d+) files, "
+    r"(?P<changed>\d+) changed; (?P<seconds>\d+\.\d+)s$",
+    re.MULTILINE,
+)
+
+
+def shown(result: Result) -> str:
+    """A CLI result for an assertion message."""
+    return (f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            f"\n--- exception {result.exception!r}")
+
+
+def summary(result: Result) -> dict[str, str]:
+    """The fields of the one-line build summary."""
+    match = SUMMARY.search(result.stdout)
+    assert match, f"no summary line:\n{shown(result)}"
+    return match.groupdict()
+
+
+def test_build_writes_the_seed_feeds_and_ends_with_a_summary(runner: CliRunner, seeds_dir: Path,
+                                                             tmp_path: Path, in_tmp: Path) -> None:
+    out = tmp_path / "site"
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out)])
+    assert result.exit_code == 0, shown(result)
+    fields = summary(result)
+    files = str(len(site_files(out)))
+    assert {k: fields[k] for k in ("read", "published", "unpublished", "skipped", "feeds", "files",
+                                   "changed")} == {
+        "read": "5", "published": "2", "unpublished": "3", "skipped": "0", "feeds": "5",
+        "files": files, "changed": files}, shown(result)
+    assert str(out) in result.stdout, "the build says where the feeds are"
+    assert len(feed_files(out)) == 15
+    again = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out)])
+    assert summary(again)["changed"] == "0", shown(again)
+
+
+def test_build_options_override_the_defaults(runner: CliRunner, seeds_dir: Path, tmp_path: Path,
+                                             in_tmp: Path) -> None:
+    out = tmp_path / "site"
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out),
+                                  "--base-url", "https://feeds.example.net/x", "--limit", "1"])
+    assert result.exit_code == 0, shown(result)
+    atom = (out / "feed.atom").read_text(encoding="utf-8")
+    assert 'href="https://feeds.example.net/x/feed.atom"' in atom
+    assert atom.count("<entry>") == 1
+
+
+def test_build_drafts_includes_unpublished_records_for_preview(runner: CliRunner, seeds_dir: Path,
+                                                                tmp_path: Path, in_tmp: Path) -> None:
+    out = tmp_path / "preview"
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out),
+                                  "--drafts"])
+    assert result.exit_code == 0, shown(result)
+    assert (out / "providers" / "hrw.org.atom").is_file()
+    assert (out / "feed.atom").read_text(encoding="utf-8").count("<entry>") == 5
+
+
+def test_build_reports_skipped_records_and_still_publishes(runner: CliRunner, tmp_path: Path,
+                                                           write_record: RecordWriter,
+                                                           records_dir: Path, in_tmp: Path) -> None:
+    write_record("good.md")
+    write_record("bad.md", title=None, webUrl="https://e.example/bad")
+    out = tmp_path / "site"
+    result = runner.invoke(main, ["build", "--records", str(records_dir), "--out", str(out)])
+    assert result.exit_code == 0, shown(result)
+    assert summary(result)["skipped"] == "1", shown(result)
+    assert "bad.md: title: " in result.stderr, shown(result)
+    assert (out / "feed.atom").read_text(encoding="utf-8").count("<entry>") == 1
+
+
+def test_build_errors_are_one_line_without_a_traceback(runner: CliRunner, tmp_path: Path,
+                                                       in_tmp: Path) -> None:
+    result = runner.invoke(main, ["build", "--records", str(tmp_path / "missing"),
+                                  "--out", str(tmp_path / "site")])
+    assert result.exit_code != 0, shown(result)
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().count("\n") == 0, shown(result)
+    assert "missing" in result.stderr and "--records" in result.stderr, shown(result)
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_bad_option_value_is_a_one_line_error(runner: CliRunner, seeds_dir: Path, tmp_path: Path,
+                                                in_tmp: Path) -> None:
+    for args in (["--limit", "0"], ["--base-url", "ftp://example.org/"], ["--limit", "many"]):
+        result = runner.invoke(main, ["build", "--records", str(seeds_dir),
+                                      "--out", str(tmp_path / "site"), *args])
+        assert result.exit_code != 0, shown(result)
+        assert "Traceback" not in result.output, shown(result)
+        assert isinstance(result.exception, SystemExit), shown(result)
+
+
+# -- feeds check ----------------------------------------------------------------------------------------
+
+
+def test_check_on_the_seeds_exits_0(runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    result = runner.invoke(main, ["check", "--records", str(seeds_dir)])
+    assert result.exit_code == 0, shown(result)
+    assert result.stderr == "", shown(result)
+    assert "5 records" in result.stdout and "0 skipped" in result.stdout, shown(result)
+
+
+def test_check_lists_file_field_message_and_exits_1_when_a_record_is_skipped(
+        runner: CliRunner, write_record: RecordWriter, records_dir: Path, in_tmp: Path) -> None:
+    write_record("good.md")
+    write_record("naive.md", publishedDateTime="2021-03-04T05:06:07", webUrl="https://e.example/n")
+    write_record("no-date.md", publishedDateTime="yesterday", webUrl="https://e.example/d")
+    write_record("odd.md", published="yes", webUrl="https://e.example/o")
+    result = runner.invoke(main, ["check", "--records", str(records_dir)])
+    assert result.exit_code == 1, shown(result)
+    lines = result.stderr.splitlines()
+    assert any(re.fullmatch(r"error: no-date\.md: publishedDateTime: .+", line) for line in lines), (
+        shown(result))
+    assert any(re.fullmatch(r"warning: naive\.md: publishedDateTime: .+", line) for line in lines), (
+        shown(result))
+    assert any(re.fullmatch(r"warning: odd\.md: published: .+", line) for line in lines), (
+        shown(result))
+    labels = [line.split(":")[0] for line in lines]
+    assert labels == sorted(labels), f"errors and warnings are listed apart: {lines}"
+    assert "1 skipped" in result.stdout, shown(result)
+
+
+def test_check_exits_0_when_there_are_only_warnings(runner: CliRunner, write_record: RecordWriter,
+                                                    records_dir: Path, in_tmp: Path) -> None:
+    write_record("naive.md", publishedDateTime="2021-03-04T05:06:07")
+    write_record("draft.md", published=False, webUrl="https://e.example/draft")
+    result = runner.invoke(main, ["check", "--records", str(records_dir)])
+    assert result.exit_code == 0, shown(result)
+    assert "warning: naive.md: publishedDateTime:" in result.stderr, shown(result)
+
+
+def test_check_writes_nothing(runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    result = runner.invoke(main, ["check", "--records", str(seeds_dir)])
+    assert result.exit_code == 0, shown(result)
+    assert list(in_tmp.iterdir()) == []
+
+
+# -- settings file ---------------------------------------------------------------------------------------
+
+
+def write_settings(folder: Path, seeds_dir: Path, **extra: str) -> Path:
+    """A feeds.toml in `folder` naming the seeds, an output folder and a base URL."""
+    lines = [f'records = "{seeds_dir}"', 'out = "from-settings"',
+             'base_url = "https://settings.example.org/"', 'site_title = "Settings Title"',
+             "limit = 1"]
+    lines += [f"{key} = {value}" for key, value in extra.items()]
+    path = folder / "feeds.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_settings_come_from_feeds_toml(runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    write_settings(in_tmp, seeds_dir)
+    result = runner.invoke(main, ["build"])
+    assert result.exit_code == 0, shown(result)
+    atom = (in_tmp / "from-settings" / "feed.atom").read_text(encoding="utf-8")
+    assert "<title>Settings Title</title>" in atom
+    assert 'href="https://settings.example.org/feed.atom"' in atom
+    assert atom.count("<entry>") == 1
+
+
+def test_the_command_line_overrides_the_settings_file(runner: CliRunner, seeds_dir: Path,
+                                                      in_tmp: Path) -> None:
+    write_settings(in_tmp, seeds_dir)
+    result = runner.invoke(main, ["build", "--out", "from-cli", "--base-url",
+                                  "https://cli.example.org/", "--limit", "2"])
+    assert result.exit_code == 0, shown(result)
+    assert not (in_tmp / "from-settings").exists()
+    atom = (in_tmp / "from-cli" / "feed.atom").read_text(encoding="utf-8")
+    assert 'href="https://cli.example.org/feed.atom"' in atom
+    assert "<title>Settings Title</title>" in atom, "what the CLI does not set stays"
+    assert atom.count("<entry>") == 2
+
+
+def test_a_settings_file_can_be_named_and_may_use_a_feeds_table(runner: CliRunner, seeds_dir: Path,
+                                                                 in_tmp: Path, tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text(f'[feeds]\nrecords = "{seeds_dir}"\nout = "named"\nsite_title = "Named"\n',
+                    encoding="utf-8")
+    result = runner.invoke(main, ["build", "--settings", str(path)])
+    assert result.exit_code == 0, shown(result)
+    assert "<title>Named</title>" in (in_tmp / "named" / "feed.atom").read_text(encoding="utf-8")
+
+
+def test_environment_variables_sit_between_file_and_command_line(runner: CliRunner, seeds_dir: Path,
+                                                                 in_tmp: Path) -> None:
+    write_settings(in_tmp, seeds_dir)
+    result = runner.invoke(main, ["build", "--out", "cli-out"],
+                           env={"FEEDS_SITE_TITLE": "Env Title", "FEEDS_OUT": "env-out"})
+    assert result.exit_code == 0, shown(result)
+    assert "<title>Env Title</title>" in (in_tmp / "cli-out" / "feed.atom").read_text(encoding="utf-8")
+    assert not (in_tmp / "env-out").exists()
+
+
+def test_a_mistyped_settings_file_is_a_one_line_error_naming_it(runner: CliRunner,
+                                                                 seeds_dir: Path,
+                                                                 in_tmp: Path) -> None:
+    for text in ("limit = 'many'\n", "limit = 0\n", "limit = [\n", "drafts = 'perhaps'\n"):
+        (in_tmp / "feeds.toml").write_text(text, encoding="utf-8")
+        result = runner.invoke(main, ["build", "--records", str(seeds_dir)])
+        assert result.exit_code != 0, shown(result)
+        assert "Traceback" not in result.output and "feeds.toml" in result.stderr, shown(result)
+        assert result.stderr.strip().count("\n") == 0, shown(result)
+
+
+def test_an_unknown_setting_names_the_settings_file(runner: CliRunner, seeds_dir: Path,
+                                                    in_tmp: Path) -> None:
+    """House style: an error names the file, the field and the fix."""
+    (in_tmp / "feeds.toml").write_text("colour = 'blue'\n", encoding="utf-8")
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir)])
+    assert result.exit_code != 0, shown(result)
+    assert "colour" in result.stderr and "site_title" in result.stderr, shown(result)
+    assert "feeds.toml" in result.stderr, f"the error must say which file:\n{shown(result)}"
+
+
+def test_help_documents_every_setting_with_its_default(runner: CliRunner) -> None:
+    from feeds.settings import OPTIONS
+
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0, shown(result)
+    help_text = " ".join(result.stdout.split())
+    for option in OPTIONS:
+        assert option.name in help_text, f"--help does not document {option.name}"
+        assert f"default {option.default!r}" in help_text, f"--help: {option.name}'s default"
+
+
+def test_python_dash_m_feeds_works(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "feeds", "build", "--records", str(seeds_dir), "--out", str(out)],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert SUMMARY.search(done.stdout), done.stdout
+    assert len(feed_files(out)) == 15
+    version = subprocess.run([sys.executable, "-m", "feeds", "--version"], cwd=tmp_path,
+                             env={**env, "PYTHONPATH": str(REPO)}, capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert version.returncode == 0 and "version" in version.stdout, version.stdout + version.stderr
