@@ -1,0 +1,139 @@
+"""Crashes and faults: a killed build, a full disk and a read-only output folder tear no file."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+
+
+def _records(folder: Path, count: int, stamp: str, excerpt_chars: int = 300) -> Path:
+    """The seeds plus `count` published records whose text depends on `stamp`."""
+    shutil.copytree(SEEDS, folder)
+    for i in range(count):
+        (folder / f"gen{i:04}.md").write_text(
+            "---\n"
+            f'title: "Story {i} {stamp}"\n'
+            f'excerpt: "{(stamp + " words ") * (excerpt_chars // (len(stamp) + 7))}"\n'
+            f"publishedDateTime: 2022-{1 + i % 12:02}-{1 + i % 28:02}T{i % 24:02}:00:00Z\n"
+            f'webUrl: "https://example.org/{i}"\n'
+            "published: true\n"
+            f"provider: {{name: Provider {i % 7}, domain: p{i % 7}.example.org}}\n"
+            f"topics: [Topic {i % 5}, Topic {i % 3}]\n"
+            "---\n", encoding="utf-8")
+    return folder
+
+
+def _command(records: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "feeds", "build", "--records", str(records), "--out", str(out)]
+
+
+def _build(records: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FEEDS_CACHE_DIR": str(cache)}
+    return subprocess.run(_command(records, out), env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _start(records: Path, out: Path, cache: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FEEDS_CACHE_DIR": str(cache)}
+    return subprocess.Popen(_command(records, out), env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _visible(tree: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in tree.items() if not Path(k).name.startswith(".feeds-tmp-")}
+
+
+def test_a_build_killed_at_any_moment_leaves_every_file_old_or_new(tmp_path: Path) -> None:
+    old_records = _records(tmp_path / "old", 400, "old")
+    new_records = _records(tmp_path / "new", 400, "new")
+    (new_records / "gen0000.md").unlink()  # a provider page and some entries go away too
+    references = {}
+    for name, records in (("old", old_records), ("new", new_records)):
+        done = _build(records, tmp_path / f"ref-{name}", tmp_path / f"cache-{name}")
+        assert done.returncode == 0, done.stderr
+        references[name] = _tree(tmp_path / f"ref-{name}")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    shutil.copytree(tmp_path / "ref-old", out)
+    started = time.monotonic()
+    assert _build(new_records, tmp_path / "timing", tmp_path / "cache-timing").returncode == 0
+    duration = time.monotonic() - started
+    rng = random.Random(20261123)
+    for attempt in range(16):
+        # Alternate the target so every kill interrupts real work.
+        records = new_records if attempt % 2 == 0 else old_records
+        process = _start(records, out, cache)
+        time.sleep(rng.uniform(0.05, duration))
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        for path, data in _visible(_tree(out)).items():
+            versions = [ref[path] for ref in references.values() if path in ref]
+            assert data in versions, f"kill {attempt}: {path} is neither the old nor the new file"
+    final = _build(new_records, out, cache)
+    assert final.returncode == 0, final.stderr
+    assert _tree(out) == references["new"], "after the kills, a full build must give the clean bytes"
+
+
+NAMESPACE = r"""
+set -u
+mount -t tmpfs -o size={size}k tmpfs "$OUT" || exit 90
+"$PY" -m feeds build --records "$OLD" --out "$OUT" >/dev/null 2>&1 || exit 91
+cp -a "$OUT" "$WORK/before"
+{between}
+"$PY" -m feeds build --records "$NEW" --out "$OUT" >"$WORK/stdout" 2>"$WORK/stderr"
+echo $? >"$WORK/rc"
+cp -a "$OUT" "$WORK/after"
+"""
+
+
+def _in_namespace(tmp_path: Path, size_kb: int, between: str) -> tuple[int, str, Path]:
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a private tmpfs")
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "OLD": str(tmp_path / "old"),
+           "NEW": str(tmp_path / "new"), "WORK": str(work), "PY": sys.executable,
+           "FEEDS_CACHE_DIR": str(tmp_path / "cache")}
+    script = NAMESPACE.format(size=size_kb, between=between)
+    done = subprocess.run(["unshare", "-rm", "bash", "-c", script], env=env, cwd=ROOT,
+                          capture_output=True, timeout=300)
+    if done.returncode == 90:
+        pytest.skip("this machine does not allow a private tmpfs mount")
+    assert done.returncode == 0, done.stderr.decode()
+    return int((work / "rc").read_text()), (work / "stderr").read_text(), work
+
+
+def test_a_full_disk_ends_the_build_with_one_line_and_the_old_output_intact(tmp_path: Path) -> None:
+    _records(tmp_path / "old", 0, "old")
+    _records(tmp_path / "new", 300, "new", excerpt_chars=1800)
+    rc, stderr, work = _in_namespace(tmp_path, 512, "")
+    assert rc != 0
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "No space left on device" in stderr and "previous output" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert _visible(_tree(work / "after")) == _tree(work / "before")
+
+
+def test_a_read_only_output_folder_ends_the_build_with_one_line(tmp_path: Path) -> None:
+    _records(tmp_path / "old", 0, "old")
+    _records(tmp_path / "new", 20, "new")
+    rc, stderr, work = _in_namespace(tmp_path, 4096, 'mount -o remount,ro "$OUT"')
+    assert rc != 0
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "Read-only file system" in stderr, stderr
+    assert _tree(work / "after") == _tree(work / "before")
