@@ -15,6 +15,7 @@ process killed at any moment; a cache of another format version is rebuilt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,11 +93,21 @@ def _head(h: Headline) -> list[Any]:
             [[t.name, t.slug] for t in h.topics], h.quality, h.heat, h.digest]
 
 
+@functools.lru_cache(maxsize=16384)
+def _provider(name: str, key: str, logo: str | None) -> Provider:
+    return Provider(name, key, logo)  # shared: thousands of records name the same provider
+
+
+@functools.lru_cache(maxsize=16384)
+def _topic(name: str, slug: str) -> Topic:
+    return Topic(name, slug)
+
+
 def _headline_fields(raw: list[Any]) -> dict[str, Any]:
     return {
         "id": raw[0], "source": raw[1], "title": raw[2], "link": raw[3],
-        "published_at": datetime.fromisoformat(raw[4]), "provider": Provider(*raw[5]),
-        "topics": tuple(Topic(*t) for t in raw[6]), "quality": raw[7], "heat": raw[8],
+        "published_at": datetime.fromisoformat(raw[4]), "provider": _provider(*raw[5]),
+        "topics": tuple([_topic(*t) for t in raw[6]]), "quality": raw[7], "heat": raw[8],
         "digest": raw[9],
     }
 

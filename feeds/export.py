@@ -9,6 +9,7 @@ only files of the kinds feeds writes, and never outside the output folder.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -133,19 +134,42 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
 
 
 def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> list[str]:
+    """Remove files matching `managed` that the site no longer has, never through a link."""
     removed: list[str] = []
     real_out = os.path.realpath(out)
+    by_folder: dict[str, list[str]] = {}
     for pattern in managed:
-        for path in out.glob(pattern):
-            parent = os.path.realpath(path.parent)
-            if os.path.commonpath([parent, real_out]) != real_out:
+        folder, _, name = pattern.rpartition("/")
+        by_folder.setdefault(folder, []).append(name)
+    for folder, names in by_folder.items():
+        for directory in _folders(out, folder.split("/") if folder else []):
+            real = os.path.realpath(directory)
+            if os.path.commonpath([real, real_out]) != real_out:
                 continue  # a folder linked from elsewhere: not ours to empty
-            stale = path not in wanted or path.name.startswith(TEMP_PREFIX)
-            if stale and (path.is_file() or path.is_symlink()):
-                try:
-                    path.unlink()
-                    removed.append(path.relative_to(out).as_posix())
-                except OSError as exc:
-                    raise ExportError(f"{path}: cannot remove a feed that no longer exists "
-                                      f"({exc.strerror})") from None
+            for item in _entries(directory):
+                stale = item.name.startswith(TEMP_PREFIX) or Path(item.path) not in wanted
+                if stale and any(fnmatch.fnmatchcase(item.name, n) for n in names) and (
+                        item.is_file(follow_symlinks=False) or item.is_symlink()):
+                    try:
+                        os.unlink(item.path)
+                    except OSError as exc:
+                        raise ExportError(f"{item.path}: cannot remove a file the site no longer has "
+                                          f"({exc.strerror})") from None
+                    removed.append(Path(item.path).relative_to(out).as_posix())
     return removed
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(directory))
+    except OSError:
+        return []
+
+
+def _folders(out: Path, parts: list[str]) -> list[str]:
+    """The folders under `out` that a pattern's folder part (which may hold '*') names."""
+    found = [str(out)]
+    for part in parts:
+        found = [e.path for d in found for e in _entries(d)
+                 if e.is_dir(follow_symlinks=True) and fnmatch.fnmatchcase(e.name, part)]
+    return found

@@ -62,7 +62,7 @@ class Entry:
     """One candidate record file: its name in the store, its path and its identity."""
 
     name: str
-    path: Path
+    path: str
     identity: Identity
 
 
@@ -87,7 +87,7 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
         if isinstance(found, str):
             problems.append(Problem(_printable(name), "file", found + "; skipped"))
         else:
-            entries.append(Entry(name, Path(item.path), Identity.of(found)))
+            entries.append(Entry(name, item.path, Identity.of(found)))
     return entries, problems
 
 
@@ -132,7 +132,7 @@ class _TooLarge(Exception):
     pass
 
 
-def read_bytes(path: Path, limit: int) -> bytes:
+def read_bytes(path: str | Path, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, never blocking on a FIFO."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
