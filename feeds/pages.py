@@ -29,7 +29,7 @@ PAGE_CSS = (
     "list-style:none}.stories li{overflow:hidden;border-bottom:1px solid #eee;padding-bottom:.6rem}"
     ".thumb{float:right;margin:0 0 .4rem .8rem;object-fit:cover;border-radius:4px}"
     ".logo{vertical-align:middle;border-radius:4px}.subscribe label{display:block;font-size:.9rem}"
-    ".subscribe input{width:100%;font:inherit;padding:.2rem}"
+    ".subscribe input{width:100%;box-sizing:border-box;font:inherit;padding:.2rem}"
     "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}"
 )
 EMBED_CSS = (
@@ -47,6 +47,7 @@ PAGE_CSP = (f"default-src 'none'; img-src https: http:; style-src {_hash(PAGE_CS
             "base-uri 'none'; form-action 'none'")
 EMBED_CSP = f"default-src 'none'; style-src {_hash(EMBED_CSS)}; base-uri 'none'; form-action 'none'"
 EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
+FAVICON = resources.files("feeds").joinpath("static/favicon.ico").read_bytes()
 EMBED_LIMIT = 10
 
 _env = Environment(
@@ -106,5 +107,17 @@ def embed_path(spec: FeedSpec) -> str:
     return f"embed/{spec.stem}.html"
 
 
-__all__ = ["ALL", "EMBED_CSP", "EMBED_JS", "EMBED_LIMIT", "PAGE_CSP", "embed_path", "page_path",
-           "render_embed", "render_index", "render_opml", "render_page"]
+__all__ = [
+    "ALL",
+    "EMBED_CSP",
+    "EMBED_JS",
+    "EMBED_LIMIT",
+    "FAVICON",
+    "PAGE_CSP",
+    "embed_path",
+    "page_path",
+    "render_embed",
+    "render_index",
+    "render_opml",
+    "render_page",
+]

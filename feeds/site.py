@@ -18,6 +18,7 @@ from functools import cached_property
 from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
+    FAVICON,
     embed_path,
     page_path,
     render_embed,
@@ -113,6 +114,7 @@ def site_artifacts(plan: Plan, settings: Settings) -> list[Artifact]:
         Artifact("index.html", HTML, index_digest, lambda s, st: render_index(plan, st)),
         Artifact("feeds.opml", OPML, opml_digest, lambda s, st: render_opml(plan, st)),
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
+        Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
     for spec in plan.feeds:
         files.extend(feed_artifacts(spec, settings))
@@ -123,7 +125,7 @@ def site_artifacts(plan: Plan, settings: Settings) -> list[Artifact]:
 # they disappear (temporary files left by a killed build included).
 MANAGED = (
     *FEED_FILES,
-    "index.html", "feeds.opml", "embed.js",
+    "index.html", "feeds.opml", "embed.js", "favicon.ico",
     *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
     *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
 )
