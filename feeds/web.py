@@ -40,7 +40,10 @@ class BadQuery(ValueError):
 
 
 def _int_arg(name: str, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
+    try:
+        raw = request.args.get(name)
+    except UnicodeDecodeError:  # Werkzeug decodes the query strictly
+        raise BadQuery("the query string is not UTF-8; percent-encode it") from None
     if raw is None:
         return None
     text = raw.strip()
