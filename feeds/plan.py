@@ -17,6 +17,7 @@ from .settings import Settings
 from .store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_KEY_CHARS = 200  # a feed's file name must stay under the usual 255-byte limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,8 @@ def plan_feeds(store: Store, settings: Settings) -> Plan:
         feeds.append(FeedSpec(TOPIC, slug, name, f"{site}: {name}", f"Stories about {name}",
                               members[:limit], len(members), None, members))
     for key in sorted(by_provider):
+        if len(key) > MAX_KEY_CHARS:
+            continue  # no file system holds the name; the records stay in their other feeds
         name = _display_name(provider_names[key])
         members = tuple(by_provider[key])
         feeds.append(FeedSpec(PROVIDER, key, name, f"{site}: {name}", f"Stories from {name}",

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -190,6 +191,9 @@ class _Reader:
         return self.parse_yaml("\n".join(lines[1:end]))
 
     def parse_yaml(self, text: str) -> dict[str, Any]:
+        if _too_deep(text):
+            raise _Reject("front matter", f"nests deeper than {PARSER_DEPTH} levels; "
+                                          "records are flat mappings with short lists")
         data = fast_yaml(text)
         if data is None:
             data = self.pyyaml(text)
@@ -291,7 +295,10 @@ class _Reader:
 
     # -- structured fields -----------------------------------------------------
     def provider(self, raw: Any, link: str) -> Provider:
-        link_host = normalise_host(link.split("/")[2].split(":")[0])
+        try:
+            link_host = normalise_host(urlsplit(link).hostname or "")
+        except BadURL as exc:
+            raise _Reject("webUrl", f"the link's {exc}") from None
         if raw is None:
             self.warn("provider", "is missing; the link's host is used instead")
             return Provider(link_host, portable(link_host))
@@ -449,6 +456,25 @@ def fast_yaml(text: str) -> Any:
     return data if _same_as_pyyaml(data) else None
 
 
+PARSER_DEPTH = 64  # past this, YAML parsers recurse until the C stack overflows
+_OPENERS = re.compile(r"[\[\]{}]")
+_DEEP_BLOCK = re.compile(rf"(?:-[ \t]+){{{PARSER_DEPTH}}}")
+
+
+def _too_deep(text: str) -> bool:
+    """True when flow brackets or one-line block sequences nest past PARSER_DEPTH."""
+    if _DEEP_BLOCK.search(text):
+        return True
+    if text.count("[") + text.count("{") < PARSER_DEPTH:
+        return False
+    depth = 0
+    for match in _OPENERS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > PARSER_DEPTH:
+            return True
+    return False
+
+
 def _refuse_aliases(text: str) -> None:
     """Refuse anchors and aliases, scalar ones included, before anything is built from them."""
     for event in yaml.parse(text, Loader=RecordLoader):
@@ -525,8 +551,9 @@ def _is_published(fields: dict[str, Any], reader: _Reader) -> bool:
     if flag is True:
         return True
     if flag is not None and flag is not False:
-        reader.warn("published", f"must be true or false, not the {_kind(flag)} "
-                                 f"{str(flag)[:20]!r}; the record is not published")
+        # The value itself is not echoed: it could hold anything, a secret included.
+        reader.warn("published", f"must be true or false, not a {_kind(flag)}; "
+                                 "the record is not published")
     return False
 
 

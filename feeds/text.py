@@ -157,7 +157,7 @@ def normalise_host(host: str) -> str:
 
 # A URL already in its published form: lowercase host, nothing to escape.
 _CLEAN_URL = re.compile(
-    rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
+    rf"^https?://{_LABEL}(?:\.{_LABEL})*"  # no port: the slow path checks its range
     r"(?:/[A-Za-z0-9._~!$&()*+,;=:@/-]*)?(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]*)?"
     r"(?:#[A-Za-z0-9._~!$&()*+,;=:@/?-]*)?$"
 )

@@ -1,27 +1,40 @@
 """Nothing private gets out: no `secured` value, no unpublished record, anywhere.
 
 "Anywhere" is every output file (read as a reader would, escapes undone),
-every output path, and the stdout and stderr of `feeds build` and `feeds check`.
-The needles come from the record files themselves: the seeds, the corpus
-(when ../shared is present) and tests/data/secured_variants.md.
+every output path, and the stdout and stderr of `feeds build` and `feeds check`;
+and, in the tests at the end, every channel there is: static files and their
+paths, the live server's HTTP bodies and headers for every path of the site
+(folders, redirects, 404s, filtered feeds, refused methods included), its log
+records while a broken record appears, the CLI's output, and the SQLite record
+cache.  The needles come from the record files themselves: the seeds, the
+corpus (when ../shared is present), tests/data/secured_variants.md and a store
+of hostile records generated from the classes of tests/test_hostile.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import html
+import logging
+import re
 import shutil
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
 
+from feeds.cache import cache_path
 from feeds.cli import main
+from feeds.settings import Settings
 from feeds.text import BadURL, clean_text, clean_url
+from feeds.web import create_app
 
-from .feedcheck import DATA, front_matter, readable_text
+from .feedcheck import BASE_URL, DATA, SEEDS, SITE_TITLE, front_matter, readable_text, site_files
 from .stores import RecordWriter
 
 
@@ -179,3 +192,288 @@ def test_the_text_after_the_front_matter_never_reaches_any_output(
     shutil.copy(DATA / "secured_variants.md", records_dir / "secured_variants.md")
     haystack = everything_published(runner, records_dir, tmp_path / "out")
     assert "SECRET-BODY" not in haystack and "body is ignored" not in haystack
+
+
+# == every output channel ===========================================================================
+#
+# The tests above read the static files, their paths and the CLI's output.  The tests below read
+# every channel a build or the live server has: static files and their paths, every live HTTP
+# response (bodies, gzipped bodies undone, and headers; every path the build wrote, folders,
+# redirects, 404s, filtered feeds, refused methods), the server's log records, the CLI's stdout
+# and stderr of `build` and `check`, and the SQLite record cache dumped as SQL.
+
+LIVE_FILTERS = ("?limit=1", "?min_quality=0&min_heat=-1", "?min_quality=1000000", "?limit=abc", "?limit=0")
+ODD_PATHS = ("/nope", "/topics/nope.atom", "/providers/nope.json", "/../../etc/passwd",
+             "/%2e%2e/%2e%2e/etc/passwd", "/topics/..%2f..%2fseeds", "/feed.atom/..", "/index.html%00",
+             "/.feeds-tmp-feed.atom", "/topics/", "/providers/", "/embed/", "/feed", "/favicon.ico",
+             "/robots.txt", "/.git/config", "/records/", "/seeds/001_632e9d232dd96937.txt")
+
+
+def _head_lines(response: Any) -> str:
+    return f"{response.status}\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+
+
+def http_channels(app: Flask, paths: Iterable[str]) -> dict[str, str]:
+    """Every response of the live app to `paths` (GET, gzip GET, HEAD), bodies as readers see them."""
+    client = app.test_client()
+    seen: dict[str, str] = {}
+    for path in paths:
+        for label, method, headers in (("get", "GET", {}), ("gzip", "GET", {"Accept-Encoding": "gzip"}),
+                                       ("head", "HEAD", {})):
+            response = client.open(path, method=method, headers=headers)
+            assert response.status_code < 500, f"{method} {path}: {response.status}"
+            body = response.get_data()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            name = path.split("?")[0]
+            seen[f"http {label} {path} body"] = readable_text(name, body)
+            seen[f"http {label} {path} headers"] = _head_lines(response)
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+        response = client.open("/feed.atom", method=method, data=b"x" * 100)
+        assert response.status_code < 500, f"{method}: {response.status}"
+        seen[f"http {method} /feed.atom"] = _head_lines(response) + "\n" + response.get_data(as_text=True)
+    return seen
+
+
+def live_paths(files: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """Every path the static build wrote, its folder (with and without the slash), filters and odd paths.
+
+    Filters go on the all-items feed and pages, and on the first two topic and provider feeds and
+    pages (each filtered response is rendered afresh; one per kind of file is what matters).
+    """
+    paths = ["/"]
+    filtered: dict[str, int] = {}
+    for rel in sorted(files):
+        paths.append("/" + rel)
+        if rel.endswith("/index.html"):
+            folder = "/" + rel[: -len("index.html")]
+            paths += [folder, folder.rstrip("/")]
+        kind = rel.split("/")[0] + "." + rel.rsplit(".", 1)[-1]
+        if rel.endswith((".atom", ".rss", ".json", ".html")) and filtered.get(kind, 0) < 2:
+            filtered[kind] = filtered.get(kind, 0) + 1
+            paths += ["/" + rel + query for query in LIVE_FILTERS]
+    return paths + list(ODD_PATHS) + list(extra)
+
+
+def every_channel(runner: CliRunner, records: Path, work: Path, caplog: pytest.LogCaptureFixture,
+                  extra_paths: Iterable[str] = (), change: Callable[[Path], None] | None = None
+                  ) -> dict[str, str]:
+    """Everything a build and the live server show of `records`, by channel name."""
+    out, cache = work / "out", work / "cache"
+    env = {"FEEDS_CACHE_DIR": str(cache)}
+    build = runner.invoke(main, ["build", "--records", str(records), "--out", str(out),
+                                 "--base-url", BASE_URL], env=env)
+    assert build.exception is None and build.exit_code == 0, build.output
+    check = runner.invoke(main, ["check", "--records", str(records)], env=env)
+    assert check.exception is None or isinstance(check.exception, SystemExit), check.output
+    channels = {"cli build stdout": build.stdout, "cli build stderr": build.stderr,
+                "cli check stdout": check.stdout, "cli check stderr": check.stderr}
+    files = site_files(out)
+    assert files, "the build wrote nothing"
+    channels["static paths"] = "\n".join(files)
+    channels.update({f"static {rel}": readable_text(rel, data) for rel, data in files.items()})
+    settings = Settings.make(records=str(records), out=str(out), base_url=BASE_URL, site_title=SITE_TITLE,
+                             cache_dir=str(cache))
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="feeds.live"):
+        app = create_app(settings, watch=False)
+        channels.update(http_channels(app, live_paths(files, extra_paths)))
+        if change is not None:  # a broken record appears while serving: skipped and logged
+            change(records)
+            app.extensions["feeds"].refresh()
+            channels.update({f"after change {k}": v for k, v in http_channels(
+                app, live_paths([r for r in files if "/" not in r], extra_paths)).items()})
+        channels["server log"] = caplog.text + "\n" + "\n".join(
+            f"{r.name} {r.levelname} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    path = cache_path(settings)
+    assert path is not None and path.is_file(), "no record cache was written"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        channels["sqlite cache"] = "\n".join(db.iterdump())
+    finally:
+        db.close()
+    return channels
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9+/=;]+")
+
+
+def _in_tokens(texts: Iterable[str], needles: list[str]) -> set[str]:
+    """Which `needles` (made only of base64 characters and ';') occur in `texts`.
+
+    Such a needle can only occur inside a maximal run of those characters, so the runs are
+    collected once and cut into pieces of each needle length: thousands of needles over
+    megabytes of text in a fraction of a second, with the same answer as `in`.
+    """
+    runs: set[str] = set()
+    for text in texts:
+        runs.update(_TOKEN.findall(text))
+    found: set[str] = set()
+    for size in {len(n) for n in needles}:
+        pieces = {run[i:i + size] for run in runs if len(run) >= size for i in range(len(run) - size + 1)}
+        found.update(n for n in needles if len(n) == size and n in pieces)
+    return found
+
+
+def leaks_in(channels: dict[str, str], needles: Iterable[str], ci: bool = False) -> list[str]:
+    """The needles found in any channel, each with (up to three of) the channels showing it."""
+    unique: dict[str, None] = {}
+    for text in channels.values():
+        unique.setdefault(text.lower() if ci else text, None)
+    needles = [n.lower() if ci else n for n in needles if n]
+    tokenlike = {n for n in needles if _TOKEN.fullmatch(n)}
+    hits = _in_tokens(unique, list(tokenlike))
+    haystack = "\x00".join(unique)
+    found = []
+    for needle in needles:
+        if needle in hits or (needle not in tokenlike and needle in haystack):
+            where = [name for name, text in channels.items() if needle in (text.lower() if ci else text)]
+            found.append(f"{needle[:40]!r} in {where[:3]}")
+    return found
+
+
+def assert_channels_used(channels: dict[str, str]) -> None:
+    """A guard against a vacuous sweep: every kind of channel was read and holds something."""
+    for prefix in ("cli build stdout", "cli check stdout", "static ", "http get ", "http gzip ", "http head ",
+                   "server log", "sqlite cache"):
+        assert any(name.startswith(prefix) and text for name, text in channels.items()), f"{prefix} is empty"
+    assert "INSERT INTO" in channels["sqlite cache"], "the cache holds no rows"
+
+
+UNPUBLISHED_ONLY = ("hrw.org", "predictiveanalyticsworld.com", "Human Rights Watch",
+                    "Predictive Analytics World")
+
+
+def _broken_secret_record(records: Path) -> None:
+    """A record that breaks while the server runs, holding a secured value and an unpublished title."""
+    (records / "zz_broken_live.md").write_text(
+        "---\ntitle: \"Broken while serving Qxvbn\"\nsecured: \"LIVESECRET-9fK2mQ7xW3pL8vN4zR6t\"\n"
+        "webUrl: \"https://broken.example/qxvbn\"\npublished: true\nprovider: {name: [unclosed\n---\n")
+    (records / "zz_unpublished_live.md").write_text(
+        "---\ntitle: \"Unpublished while serving Wqzpt\"\npublishedDateTime: 2021-01-01T00:00:00Z\n"
+        "webUrl: \"https://unpublished.example/wqzpt\"\npublished: false\n"
+        "secured: \"LIVESECRET-2hG7kL1pQ9sD4fJ6wE8r\"\n---\n")
+
+
+LIVE_NEEDLES = ("LIVESECRET", "9fK2mQ7xW3pL8vN4zR6t", "2hG7kL1pQ9sD4fJ6wE8r", "Qxvbn", "qxvbn", "Wqzpt",
+                "wqzpt")
+
+
+def test_every_channel_of_the_seeds_keeps_secured_and_unpublished_private(
+        runner: CliRunner, seeds_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    records = tmp_path / "records"
+    shutil.copytree(seeds_dir, records)
+    files = sorted(records.iterdir())
+    secrets = secured_needles(files)
+    unpublished, count = unpublished_needles(files)
+    assert len(secrets) == 15 and count == 3
+    channels = every_channel(runner, records, tmp_path / "work", caplog,
+                             extra_paths=("/providers/hrw.org.atom", "/providers/hrw.org/",
+                                          "/providers/predictiveanalyticsworld.com.json"),
+                             change=_broken_secret_record)
+    assert_channels_used(channels)
+    assert "zz_broken_live.md" in channels["server log"], "the broken record was not logged"
+    assert leaks_in(channels, secrets + list(LIVE_NEEDLES)) == []
+    assert leaks_in(channels, unpublished) == []
+    assert leaks_in({k: v for k, v in channels.items() if not k.startswith(("cli ", "server log"))},
+                    UNPUBLISHED_ONLY, ci=True) == []
+
+
+def test_every_channel_of_the_corpus_keeps_secured_and_unpublished_private(
+        runner: CliRunner, corpus_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    records = tmp_path / "records"
+    shutil.copytree(corpus_dir, records)  # a private copy, so that a record can break while serving
+    files = sorted(records.iterdir())
+    secrets = secured_needles(files)
+    unpublished, count = unpublished_needles(files)
+    assert len(secrets) == 3 * 674 and count > 200
+    channels = every_channel(runner, records, tmp_path / "work", caplog, change=_broken_secret_record)
+    assert_channels_used(channels)
+    assert "zz_broken_live.md" in channels["server log"], "the broken record was not logged"
+    assert leaks_in(channels, LIVE_NEEDLES) == []
+    assert leaks_in(channels, secrets) == []
+    assert leaks_in(channels, unpublished) == []
+
+
+def hostile_store(records: Path) -> tuple[list[str], list[str]]:
+    """Seeds and hostile records of every class in `records`: (secured needles, unpublished tokens)."""
+    from .test_hostile import (
+        BOMBS,
+        ENCODINGS,
+        MALFORMED,
+        NON_REGULAR,
+        NOT_TRUE,
+        SECURED,
+        XSS,
+        XSS_FIELDS,
+        H,
+        fname,
+        record,
+        secret_of,
+        secret_windows,
+        token_of,
+    )
+
+    shutil.copytree(SEEDS, records)
+    hostile: list[H] = []
+    for kind in sorted(SECURED):
+        token = token_of(f"leak{kind}")
+        secret = secret_of(token + "-variant")
+        text = record(token, **SECURED[kind](token, secret))
+        expect = "absent" if kind in ("in_unpublished_record", "in_drafts_like_record") else "any"
+        hostile.append(H(fname("sec_" + kind), text, token, expect, None,
+                         (secret_of(token), secret, secret[::-1])))
+    for i, flag in enumerate(NOT_TRUE):
+        token = token_of(f"leakflag{i}")
+        hostile.append(H(f"h_flag_{i}.txt", record(token, published=flag, topics=f"\n  - Zyxwv{i} Program"),
+                         token, "absent", None, (secret_of(token),)))
+    for kind in ("unclosed_double_quote", "tab_indentation", "unknown_escape", "no_closing_dashes"):
+        token = token_of(f"leakbad{kind}")
+        hostile.append(H(fname("bad_" + kind), MALFORMED[kind](token), token, "skipped", None,
+                         (secret_of(token),)))
+    for kind in ("in_secured", "in_title", "scalar_alias_secured_to_title", "recursive_mapping"):
+        token = token_of(f"leakbomb{kind}")
+        hostile.append(H(fname("bomb_" + kind), BOMBS[kind](token), token, "skipped", None,
+                         (secret_of(token),)))
+    for kind in ("invalid_in_secured_only", "nul_in_title", "ff_fe_in_title"):
+        token = token_of(f"leakenc{kind}")
+        hostile.append(H(fname("enc_" + kind), ENCODINGS[kind][1](token), token, "skipped", None,
+                         (secret_of(token),)))
+    token = token_of("leakpublished")
+    secret = secret_of(token + "-variant")  # `secured` nested under a `published` that is not a boolean
+    hostile.append(H("h_secured_published.txt", record(token, published=f'{{secured: "{secret}"}}'), token,
+                     "absent", None, (secret_of(token), secret)))
+    token = token_of("leakxss")
+    raw: dict[str, Any] = {}
+    for name in ("title", "excerpt", "provider.name", "topics", "related"):
+        raw.update(XSS_FIELDS[name](token, " ".join(XSS[:12])))
+    hostile.append(H("h_xss.txt", record(token, **raw), token, "any", None, (secret_of(token),)))
+    for kind in ("fifo", "directory", "link_outside", "symlink_loop", "dangling"):
+        hostile.append(NON_REGULAR[kind](token_of(f"leaknr{kind}")))
+    for item in hostile:
+        item.write(records)
+    windows = [w for item in hostile for s in item.secrets for w in secret_windows(s)]
+    hidden = [item.token for item in hostile if item.token and item.expect in ("absent", "skipped")]
+    return windows, hidden
+
+
+def test_every_channel_of_a_hostile_store_keeps_secured_and_unpublished_private(
+        runner: CliRunner, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    records = tmp_path / "records"
+    windows, hidden = hostile_store(records)
+    seeds = sorted(SEEDS.iterdir())
+    unpublished, _ = unpublished_needles(seeds)
+    assert len(windows) > 1000 and len(hidden) > 40
+    channels = every_channel(runner, records, tmp_path / "work", caplog,
+                             extra_paths=("/topics/zyxwv0-program.atom", "/topics/zyxwv1-program/",
+                                          "/providers/hostile.example.json"),
+                             change=_broken_secret_record)
+    assert_channels_used(channels)
+    assert "zz_broken_live.md" in channels["server log"], "the broken record was not logged"
+    assert any(name in channels["server log"] for name in ("h_bad_unclosed_double_quote.txt", "h_fifo.txt"))
+    assert leaks_in(channels, secured_needles(seeds) + list(LIVE_NEEDLES)) == []
+    assert leaks_in(channels, unpublished) == []
+    assert leaks_in(channels, hidden, ci=True) == [], "an unpublished or skipped record shows"
+    assert leaks_in({k: v for k, v in channels.items() if not k.startswith(("cli ", "server log"))},
+                    ["zyxwv", *UNPUBLISHED_ONLY], ci=True) == []
+    # last, as it names the partial leak precisely: not even 7 characters of a secured value
+    assert leaks_in(channels, windows) == []
