@@ -49,11 +49,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared"
 CORPUS = SHARED / "corpus" / "powerapps"
-GEN_CORPUS = SHARED / "bench" / "gen_corpus.py"
+GEN_CORPUS = REPO / "benchmarks" / "gen_corpus.py"  # the generator of the build benchmark (run.py)
 CONVERT = SHARED / "bench" / "convert.py"
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
-START_TIMEOUT = 120.0
+START_TIMEOUT = 900.0  # a cold start of 100,000 records parses the store in every worker
 FEED_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml",
               "json": "application/feed+json", "html": "text/html", "opml": "text/x-opml",
               "js": "text/javascript"}
@@ -573,7 +573,11 @@ def stores(work: Path, args: argparse.Namespace) -> Iterator[tuple[str, Path]]:
         print(f"{CORPUS} is absent: the corpus rows are left out", file=sys.stderr)
 
 
-def generated(work: Path, n: int) -> Path:
+def generated(work: Path, n: int, root: Path | None) -> Path:
+    """The generated store of `n` records: run.py's `ROOT/N/corpus` when it exists (only read), else made."""
+    if root is not None and (root / str(n) / "corpus").is_dir():
+        print(f"[{n}] reusing {root / str(n) / 'corpus'}", file=sys.stderr)
+        return root / str(n) / "corpus"
     folder = work / f"records-{n}"
     if not folder.is_dir():
         began = time.monotonic()
@@ -599,6 +603,8 @@ def main() -> int:
     parser.add_argument("--no-load", action="store_true", help="skip the wrk comparison")
     parser.add_argument("--wait-quiet", type=float, default=600,
                         help="seconds to wait for a 1-minute load average under 0.5 before starting")
+    parser.add_argument("--corpus-root", type=Path, default=Path("/tmp/feeds-bench"),
+                        help="reuse ROOT/N/corpus made by run.py (same generator, --seed 1) when it is there")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
@@ -622,7 +628,7 @@ def main() -> int:
             for name, records in stores(work, args):
                 rows += compare_store(procs, work, name, records, args)
         for n in sizes:
-            records = generated(work, n)
+            records = generated(work, n, args.corpus_root)
             if args.load_n and not args.no_load:
                 rows += compare_store(procs, work, f"N={n:,}", records, args)
             for server in ("gunicorn", "feeds serve"):

@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""Soak: the live server under many polling clients while its record folder changes.
+
+Not a benchmark: a bounded test run (default 3 minutes).  It copies a store
+(the seeds and the real corpus in ../shared, or the seeds and a generated
+store of --n records) into a temporary folder, starts ``gunicorn -w 2
+wsgi:app`` on 127.0.0.1 as production does (and with --serve also ``feeds
+serve``), and runs --clients polling clients (threads in --procs processes)
+against it while a mutator rewrites, adds, deletes and unpublishes its own
+records and drops broken ones into the folder.  Every response is checked;
+see benchmarks/SOAK.md for the rules.  It exits 1 when any check failed.
+
+    .venv/bin/python benchmarks/soak.py                    # 3 minutes
+    .venv/bin/python benchmarks/soak.py --duration 30      # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gzip
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import (
+    CORPUS,
+    GEN_CORPUS,
+    PYTHON,
+    REPO,
+    Procs,
+    feeds_env,
+    free_port,
+    gunicorn_argv,
+    loadavg,
+    machine,
+    memory_mb,
+    run,
+    tail,
+    wait_for,
+)
+
+SOAK_KEYS = 30           # soak records soak_00.txt .. soak_29.txt, each with its own topic and provider
+LAG = 2.5                # seconds a snapshot may trail the folder (inotify delivery, the 1 s poll fallback)
+BROKEN_LOG_AFTER = 2.0   # a broken file that lived this long must have been logged
+TITLE = re.compile(r"Soak record (\d+) g (\d+)\b")
+EXCERPT = re.compile(r"Soak excerpt (\d+) g (\d+)\b")
+IMAGE = re.compile(r"img\.soak\.example/(\d+)/(\d+)\.jpg")
+SECRETS = ("SOAKSECRET", "NEVER-PUBLISHED")
+FEED_EXT = (".atom", ".rss", ".json")
+WARM_UP = 30.0           # seconds before memory is taken as the reference
+MEMORY_GROWTH, MEMORY_SLACK_MB = 1.2, 20.0  # the end may exceed the reference by 20% + 20 MB (noise)
+
+
+# -- the mutator ---------------------------------------------------------------------------
+
+
+def soak_record(key: int, gen: int, published: bool = True) -> str:
+    """Record `key` at generation `gen`: title, excerpt, image and parity topic all carry `gen`."""
+    return f"""---
+title: "Soak record {key} g {gen}"
+excerpt: "Soak excerpt {key} g {gen}: the same generation as the title, or the body mixed two readings."
+publishedDateTime: 2099-01-01T{key // 60:02d}:{key % 60:02d}:00Z
+webUrl: "https://soak.example/story/{key}"
+type: article
+quality: {gen % 100}
+heat: {(gen * 7) % 100}
+published: {"true" if published else "false"}
+provider:
+  name: "Soak Provider {key}"
+  domain: soak{key}.example
+topics: [Soak, "Soak {key}", "Soak Parity {gen % 2}"]
+images:
+  - {{url: "https://img.soak.example/{key}/{gen}.jpg", width: 640, height: 360}}
+secured: "SOAKSECRET-{key}-{gen}-{'x' * 40}"
+---
+"""
+
+
+NEVER = [  # never published: none of these titles may appear in any body
+    'title: "NEVER-PUBLISHED {n} false"\npublished: false\n',
+    'title: "NEVER-PUBLISHED {n} string"\npublished: "true"\n',
+    'title: "NEVER-PUBLISHED {n} yes"\npublished: yes\n',
+    'title: "NEVER-PUBLISHED {n} missing"\n',
+]
+BROKEN: list[Callable[[], bytes]] = [  # skipped, with a problem in the server log naming the file
+    lambda: b'---\ntitle: "Broken [unclosed\nexcerpt: : :\n  - bad\n---\n',
+    lambda: b"---\nexcerpt: no title here\npublishedDateTime: 2099-02-01T00:00:00Z\n"
+            b"webUrl: https://soak.example/broken\npublished: true\n---\n",
+    lambda: os.urandom(700),
+    lambda: b'---\ntitle: "Soak broken: no closing fence"\npublished: true\n',
+]
+
+
+@dataclass
+class Ledger:
+    """Every state of the soak records the folder passed through: (time, {key: generation})."""
+
+    times: list[float] = field(default_factory=list)
+    states: list[dict[int, int]] = field(default_factory=list)
+
+    def add(self, state: dict[int, int]) -> None:
+        self.times.append(time.monotonic())
+        self.states.append(dict(state))
+
+    def window(self, t0: float, t1: float) -> list[dict[int, int]]:
+        """States possibly served to a request sent at t0 and answered by t1."""
+        first = max(bisect.bisect_right(self.times, t0 - LAG) - 1, 0)
+        last = bisect.bisect_right(self.times, t1)
+        return self.states[first:last]
+
+
+class Mutator(threading.Thread):
+    """Changes the record folder every `interval` seconds, as bots do, and keeps the ledger."""
+
+    def __init__(self, folder: Path, interval: float, seed: int) -> None:
+        super().__init__(name="mutator", daemon=True)
+        self.folder, self.interval, self.rng = folder, interval, random.Random(seed)
+        self.gen = {k: 0 for k in range(SOAK_KEYS * 2 // 3)}   # key -> generation on disk
+        self.published = dict.fromkeys(self.gen, True)
+        self.ledger = Ledger()
+        self.ops: Counter[str] = Counter()
+        self.broken: dict[str, tuple[float, float | None]] = {}  # name -> (written, removed)
+        self.stop = threading.Event()
+        for key in self.gen:
+            self._path(key).write_text(soak_record(key, 0), encoding="utf-8")
+        self.ledger.add(self.state())
+
+    def _path(self, key: int) -> Path:
+        return self.folder / f"soak_{key:02d}.txt"
+
+    def state(self) -> dict[int, int]:
+        return {k: g for k, g in self.gen.items() if self.published[k]}
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.step()
+        self.ledger.add(self.state())
+
+    def step(self) -> None:
+        rng = self.rng
+        op = rng.choices(["atomic", "in-place", "add", "delete", "unpublish", "never", "broken", "unbreak"],
+                         [35, 25, 8, 8, 6, 6, 6, 6])[0]
+        present = sorted(self.gen)
+        if op in ("atomic", "in-place", "unpublish", "delete") and not present:
+            op = "add"
+        if op == "add":
+            absent = [k for k in range(SOAK_KEYS) if k not in self.gen]
+            if not absent:
+                return
+            key = rng.choice(absent)
+            self.gen[key], self.published[key] = 0, True
+            self._atomic(key, soak_record(key, 0))
+        elif op == "delete":
+            key = rng.choice(present)
+            self.ledger.add({k: g for k, g in self.state().items() if k != key})
+            self._path(key).unlink()
+            del self.gen[key], self.published[key]
+        elif op in ("atomic", "in-place", "unpublish"):
+            key = rng.choice(present)
+            self.gen[key] += 1
+            self.published[key] = op != "unpublish" or not self.published[key]
+            text = soak_record(key, self.gen[key], self.published[key])
+            if op == "in-place":
+                self._in_place(key, text)
+            else:
+                self._atomic(key, text)
+        elif op == "never":
+            name = f"never_{rng.randrange(8)}.md"
+            (self.folder / name).write_text("---\n" + rng.choice(NEVER).format(n=name) +
+                                            "publishedDateTime: 2099-03-01T00:00:00Z\n"
+                                            "webUrl: https://soak.example/never\n"
+                                            "secured: SOAKSECRET-never\n---\n",
+                                            encoding="utf-8")
+        elif op == "broken":
+            name = f"broken_{len(self.broken):03d}.txt"
+            (self.folder / name).write_bytes(rng.choice(BROKEN)())
+            self.broken[name] = (time.monotonic(), None)
+        elif op == "unbreak":
+            alive = [n for n, (t, gone) in self.broken.items()
+                     if gone is None and time.monotonic() - t > BROKEN_LOG_AFTER]
+            if alive:
+                name = rng.choice(alive)
+                (self.folder / name).unlink()
+                self.broken[name] = (self.broken[name][0], time.monotonic())
+        self.ops[op] += 1
+
+    def _atomic(self, key: int, text: str) -> None:
+        temp = self.folder / f".soak-{key}.partial"
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, self._path(key))
+        self.ledger.add(self.state())
+
+    def _in_place(self, key: int, text: str) -> None:
+        # Truncate and write in two parts: a reader may see an empty or half file, which is broken, so
+        # the record may be missing from a feed meanwhile, but never shown with a mixed generation.
+        self.ledger.add({k: g for k, g in self.state().items() if k != key})
+        with self._path(key).open("w", encoding="utf-8") as sink:
+            half = len(text) // 2
+            sink.write(text[:half])
+            sink.flush()
+            time.sleep(0.005)
+            sink.write(text[half:])
+        self.ledger.add(self.state())
+
+
+# -- the clients ---------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """One 200 body's soak records, for the ledger check in the parent."""
+
+    path: str
+    t0: float
+    t1: float
+    records: dict[int, int]
+
+
+@dataclass
+class Tally:
+    """What clients saw: statuses, latencies (s), failures, and the bodies for the ledger check."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    latency: dict[str, list[float]] = field(default_factory=lambda: {"200": [], "304": [], "other": []})
+    failures: list[str] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    not_found: list[Seen] = field(default_factory=list)
+
+    def merge(self, other: Tally) -> None:
+        self.statuses.update(other.statuses)
+        for key, values in other.latency.items():
+            self.latency.setdefault(key, []).extend(values)
+        self.failures += other.failures
+        self.seen += other.seen
+        self.not_found += other.not_found
+
+
+def soak_paths() -> list[str]:
+    stems = ["feed", "topics/soak", "topics/soak-parity-0", "topics/soak-parity-1",
+             *(f"topics/soak-{k}" for k in range(SOAK_KEYS)),
+             *(f"providers/soak{k}.example" for k in range(SOAK_KEYS))]
+    return [*(s + ext for s in stems for ext in FEED_EXT), *(page_of(s) for s in stems),
+            *(f"embed/{s}.html" for s in stems)]
+
+
+def page_of(stem: str) -> str:
+    return "" if stem == "feed" else stem + "/"
+
+
+def site_paths(port: int) -> list[str]:
+    """Every feed, page and embed of the corpus, from /feeds.opml."""
+    status, _, body = request(port, "feeds.opml", {})
+    assert status == 200, status
+    base = f"http://127.0.0.1:{port}/"
+    stems = {url[len(base):-len(".atom")] for url in re.findall(r'xmlUrl="([^"]+)"', body.decode())}
+    stems = {s for s in stems if "soak" not in s}
+    return sorted({*(s + ext for s in stems for ext in FEED_EXT), *(page_of(s) for s in stems),
+                   *(f"embed/{s}.html" for s in stems), "feeds.opml", "embed.js"})
+
+
+def request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/" + path, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def parity_or_single(path: str) -> tuple[str, int] | None:
+    """('parity', p), ('key', k) for the soak feeds that may legitimately be empty (404), else None."""
+    m = re.match(r"(?:embed/)?(?:topics/soak-parity-(\d)|topics/soak-(\d+)|providers/soak(\d+)\.example)\b",
+                 path)
+    if not m:
+        return None
+    return ("parity", int(m[1])) if m[1] else ("key", int(m[2] or m[3]))
+
+
+def check_body(path: str, headers: dict[str, str], raw: bytes, feedparse: bool
+               ) -> tuple[list[str], dict[int, int]]:
+    """Problems with one 200 response, and the soak records (key -> generation) its body shows."""
+    problems = []
+    if headers.get("content-length") != str(len(raw)):
+        problems.append(f"Content-Length {headers.get('content-length')} for {len(raw)} bytes")
+    etag = headers.get("etag", "")
+    if etag != f'"{hashlib.blake2b(raw, digest_size=12).hexdigest()}"':
+        problems.append(f"ETag {etag} is not the strong hash of the bytes sent")
+    if "Accept-Encoding" not in headers.get("vary", ""):
+        problems.append("no Vary: Accept-Encoding")
+    data = raw
+    if headers.get("content-encoding") == "gzip":
+        try:
+            data = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            return [*problems, f"gzip body does not decompress: {exc}"], {}
+    text = data.decode("utf-8", errors="strict")
+    for secret in SECRETS:
+        if secret in text:
+            problems.append(f"{secret} appears in the body")
+    kind = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else "html"
+    try:
+        if kind in ("atom", "rss", "opml"):
+            from lxml import etree
+            etree.fromstring(data)
+        elif kind == "json":
+            json.loads(data)
+            if headers.get("access-control-allow-origin") != "*":
+                problems.append("JSON Feed without Access-Control-Allow-Origin: *")
+        elif kind == "html":
+            from lxml import html
+            html.document_fromstring(data)
+            if not text.rstrip().endswith("</html>"):
+                problems.append("HTML page does not end with </html>")
+    except ValueError as exc:  # lxml's XMLSyntaxError and json's JSONDecodeError are ValueErrors
+        problems.append(f"not well-formed {kind}: {exc}")
+    if feedparse and kind in ("atom", "rss"):
+        import feedparser
+        parsed = feedparser.parse(data)
+        if parsed.bozo:
+            problems.append(f"feedparser bozo: {parsed.bozo_exception}")
+    records: dict[int, int] = {}
+    for pattern in (TITLE, EXCERPT, IMAGE):
+        for key, gen in pattern.findall(text):
+            if records.setdefault(int(key), int(gen)) != int(gen):
+                problems.append(f"soak record {key} shows generations {records[int(key)]} and {gen}")
+    if kind in ("atom", "rss", "json"):
+        order = list(dict.fromkeys(int(k) for k, _ in TITLE.findall(text)))
+        if order != sorted(order, reverse=True):
+            problems.append(f"soak entries out of date order: {order}")
+        kp = parity_or_single(path)
+        if kp and kp[0] == "parity" and any(g % 2 != kp[1] for g in records.values()):
+            problems.append(f"parity feed holds a record of the other parity: {records}")
+        if kp and kp[0] == "key" and set(records) - {kp[1]}:
+            problems.append(f"single-record feed holds other records: {records}")
+    return problems, records
+
+
+def client(port: int, paths: list[str], deadline: float, seed: int, feedparse_share: float,
+           out: Tally, lock: threading.Lock) -> None:
+    """One polling reader: random paths, gzip or not, and conditional re-polls; every answer checked."""
+    rng = random.Random(seed)
+    mine = Tally()
+    statuses, latency, failures, seen, not_found = (mine.statuses, mine.latency, mine.failures, mine.seen,
+                                                    mine.not_found)
+    soak = soak_paths()
+    while time.monotonic() < deadline:
+        path = rng.choice(soak) if rng.random() < 0.5 else rng.choice(paths)
+        headers = {"Accept-Encoding": "gzip"} if rng.random() < 0.5 else {}
+        conditional = None
+        for attempt in range(2):
+            t0 = time.monotonic()
+            try:
+                status, got, raw = request(port, path, {**headers, **(conditional or {})})
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                break
+            t1 = time.monotonic()
+            label = f"{status}" + (" conditional" if conditional else "")
+            statuses[label] += 1
+            latency[str(status) if status in (200, 304) else "other"].append(t1 - t0)
+            problems: list[str] = []
+            if status == 200:
+                problems, records = check_body(path, got, raw, rng.random() < feedparse_share)
+                seen.append(Seen(path, t0, t1, records))
+                if conditional and got.get("etag") == conditional.get("If-None-Match"):
+                    problems.append("200 to If-None-Match with the same ETag")
+            elif status == 304:
+                if conditional is None:
+                    problems.append("304 to an unconditional request")
+                elif raw:
+                    problems.append("304 with a body")
+                elif "If-None-Match" in conditional and got.get("etag") != conditional["If-None-Match"]:
+                    problems.append(f"304 with ETag {got.get('etag')} for {conditional['If-None-Match']}")
+            elif status == 404 and parity_or_single(path):
+                not_found.append(Seen(path, t0, t1, {}))
+            else:
+                problems.append(f"status {status}: {raw[:200]!r}")
+            failures += [f"{path} ({headers or 'identity'}, {conditional or 'unconditional'}): {p}"
+                         for p in problems]
+            if status != 200 or attempt or rng.random() < 0.4:
+                break
+            # a reader's next poll: the ETag, the Last-Modified date, or both
+            choice = rng.randrange(3)
+            conditional = {}
+            if choice != 1:
+                conditional["If-None-Match"] = got["etag"]
+            if choice != 0:
+                conditional["If-Modified-Since"] = got["last-modified"]
+    with lock:
+        out.merge(mine)
+
+
+def client_process(port: int, paths: list[str], deadline: float, threads: int, seed: int,
+                   feedparse_share: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    out = Tally()
+    lock = threading.Lock()
+    workers = [threading.Thread(target=client, args=(port, paths, deadline, seed * 100 + i, feedparse_share,
+                                                     out, lock)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    queue.put(out)
+
+
+# -- the checks against the ledger ---------------------------------------------------------
+
+
+def ledger_problems(ledger: Ledger, seen: list[Seen], not_found: list[Seen]) -> list[str]:
+    """Each soak record a body shows is one the folder held (at that generation) around the request."""
+    problems = []
+    for s in seen:
+        window = ledger.window(s.t0, s.t1)
+        for key, gen in s.records.items():
+            if all(state.get(key) != gen for state in window):
+                problems.append(f"/{s.path}: record {key} at generation {gen}, which the folder never held "
+                                f"(published) within {LAG}s of the request: "
+                                f"{sorted({st.get(key, -1) for st in window})}")
+        kp = parity_or_single(s.path)
+        complete = s.path.endswith(FEED_EXT) and (s.path.startswith(("feed.", "topics/soak.")) or kp)
+        if not complete:
+            continue
+        for key in range(SOAK_KEYS):
+            if key in s.records:
+                continue
+            if kp and kp[0] == "key" and kp[1] != key:
+                continue
+            # missing is right only if some state of the window lacks it (or has it in the other parity)
+            if all(key in st and (not kp or kp[0] != "parity" or st[key] % 2 == kp[1]) for st in window):
+                problems.append(f"/{s.path}: record {key} missing, though published throughout")
+    for s in not_found:
+        kind, value = parity_or_single(s.path) or ("", 0)
+        window = ledger.window(s.t0, s.t1)
+        if kind == "key" and all(value in st for st in window):
+            problems.append(f"/{s.path}: 404 while record {value} was published throughout")
+        if kind == "parity" and all(any(g % 2 == value for g in st.values()) for st in window):
+            problems.append(f"/{s.path}: 404 while the parity {value} feed had records throughout")
+    return problems
+
+
+def final_problems(port: int, mutator: Mutator) -> list[str]:
+    """After the mutator stops: every soak feed shows exactly the folder's last state."""
+    problems = []
+    final = mutator.state()
+    for path in soak_paths():
+        status, headers, raw = request(port, path, {})
+        kp = parity_or_single(path)
+        should_exist = (not kp or (kp[0] == "key" and kp[1] in final)
+                        or (kp[0] == "parity" and any(g % 2 == kp[1] for g in final.values())))
+        if status != (200 if should_exist else 404):
+            problems.append(f"final /{path}: {status}, expected {200 if should_exist else 404}")
+            continue
+        if status != 200:
+            continue
+        body_problems, records = check_body(path, headers, raw, True)
+        problems += [f"final /{path}: {p}" for p in body_problems]
+        if path.endswith(FEED_EXT):
+            expected = {k: g for k, g in final.items()
+                        if not kp or (kp[0] == "key" and k == kp[1])
+                        or (kp[0] == "parity" and g % 2 == kp[1])}
+            if records != expected:
+                problems.append(f"final /{path}: shows {records}, the folder holds {expected}")
+    return problems
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+def make_store(work: Path, args: argparse.Namespace) -> tuple[Path, str]:
+    records = work / "records"
+    shutil.copytree(REPO / "seeds", records)
+    if CORPUS.is_dir() and not args.n:
+        for path in CORPUS.iterdir():
+            shutil.copy2(path, records / path.name)
+        return records, f"the seeds and the real corpus ({CORPUS.name})"
+    generated = work / "generated"
+    run([PYTHON, str(GEN_CORPUS), "--n", str(args.n or 2000), "--seed", "1", "--out", str(generated)],
+        timeout=600)
+    for path in generated.iterdir():
+        shutil.copy2(path, records / path.name)
+    return records, f"the seeds and {args.n or 2000:,} generated records"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=180, help="seconds of load (default 180)")
+    parser.add_argument("--clients", type=int, default=24, help="concurrent polling clients")
+    parser.add_argument("--procs", type=int, default=3, help="client processes the clients are spread over")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between changes")
+    parser.add_argument("--n", type=int, help="generated records instead of the real corpus")
+    parser.add_argument("--serve", action="store_true", help="also run `feeds serve` and poll it too")
+    parser.add_argument("--feedparser-share", type=float, default=0.25, help="share of feeds parsed")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="feeds-soak-"))
+    work.mkdir(parents=True, exist_ok=True)
+    procs = Procs()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    failures: list[str] = []
+    try:
+        records, store = make_store(work, args)
+        mutator = Mutator(records, args.interval, args.seed)
+        servers = []
+        for name in ("gunicorn", "feeds serve") if args.serve else ("gunicorn",):
+            port = free_port()
+            env = feeds_env(records, f"http://127.0.0.1:{port}/", work / f"cache-{port}")
+            argv = (gunicorn_argv(port, 2) if name == "gunicorn"
+                    else [PYTHON, "-m", "feeds", "serve", "--port", str(port)])
+            proc = procs.start(name, argv, work / f"{name.replace(' ', '-')}.log", env=env,
+                               cwd=REPO if name == "gunicorn" else work)
+            wait_for(f"http://127.0.0.1:{port}/feed.atom", proc)
+            servers.append((name, port, proc))
+        paths = site_paths(servers[0][1])
+        print(f"soak: {store}, {len(paths):,} site paths + {len(soak_paths())} soak paths, "
+              f"{args.clients} clients, {args.duration:.0f}s", file=sys.stderr)
+        memory: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in servers}
+        began = time.monotonic()
+        deadline = began + args.duration
+        mutator.start()
+        queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()  # type: ignore[type-arg]
+        clients = []
+        per = max(args.clients // args.procs, 1)
+        for i in range(args.procs):
+            name, port, _ = servers[i % len(servers)]
+            p = multiprocessing.get_context("fork").Process(
+                target=client_process, args=(port, paths, deadline, per, args.seed * 10 + i,
+                                             args.feedparser_share, queue), daemon=True)
+            p.start()
+            clients.append(p)
+        while time.monotonic() < deadline:
+            for name, _, proc in servers:
+                rss, pss, _count = memory_mb(proc.popen.pid)
+                memory[name].append((time.monotonic() - began, rss, pss))
+            print(f"soak: {time.monotonic() - began:5.0f}s " + "; ".join(
+                f"{n} RSS {m[-1][1]:.0f} MB PSS {m[-1][2]:.0f} MB" for n, m in memory.items())
+                + f"; {sum(mutator.ops.values())} changes; load {loadavg()}", file=sys.stderr)
+            time.sleep(min(10, max(deadline - time.monotonic(), 0.1)))
+        results = [queue.get(timeout=120) for _ in clients]
+        for p in clients:
+            p.join(timeout=30)
+        mutator.stop.set()
+        mutator.join(timeout=10)
+        time.sleep(LAG)
+        for name, port, proc in servers:
+            failures += [f"{name}: {p}" for p in final_problems(port, mutator)]
+            rss, pss, _count = memory_mb(proc.popen.pid)
+            memory[name].append((time.monotonic() - began, rss, pss))
+        logs = {name: tail(proc.log, 10_000_000) for name, _, proc in servers}
+    finally:
+        procs.stop_all()
+
+    tally = Tally()
+    for result in results:
+        tally.merge(result)
+    failures += tally.failures
+    failures += ledger_problems(mutator.ledger, tally.seen, tally.not_found)
+    for name, log in logs.items():
+        if re.search(r"\[ERROR\] (?:Exception|Error handling request)|Traceback", log):
+            failures.append(f"{name} logged an exception:\n{log[log.find('Traceback') - 500:][:3000]}")
+        for broken, (written, removed) in mutator.broken.items():
+            if ((removed or time.monotonic()) - written > BROKEN_LOG_AFTER) and broken not in log:
+                failures.append(f"{name}: broken record {broken} was never logged")
+    failures += memory_problems(memory)
+    report(args, store, tally.statuses, tally.latency, memory, mutator, failures, len(tally.seen))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+def warm_sample(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The first memory sample after the warm-up (every path rendered once or so)."""
+    return next((s for s in samples if s[0] >= WARM_UP), samples[0])
+
+
+def memory_problems(memory: dict[str, list[tuple[float, float, float]]]) -> list[str]:
+    """Memory at the end beyond the warm-up figure plus noise is a leak, or a cache without bound."""
+    problems = []
+    for name, samples in memory.items():
+        _, rss, pss = warm_sample(samples)
+        if samples[-1][2] > pss * MEMORY_GROWTH + MEMORY_SLACK_MB:
+            problems.append(f"{name}: PSS grew from {pss:.0f} MB after the warm-up to {samples[-1][2]:.0f} MB")
+    return problems
+
+
+def report(args: argparse.Namespace, store: str, statuses: Counter[str], latency: dict[str, list[float]],
+           memory: dict[str, list[tuple[float, float, float]]], mutator: Mutator, failures: list[str],
+           bodies: int) -> None:
+    total = sum(statuses.values())
+    lines = [f"### Soak: {args.duration:.0f} s, {args.clients} clients, a change every {args.interval} s", "",
+             f"Store: {store}. Changes to the folder: {sum(mutator.ops.values()):,} "
+             f"({', '.join(f'{k} {v}' for k, v in sorted(mutator.ops.items()))}); "
+             f"{len(mutator.broken)} broken records dropped.", "",
+             f"Requests: {total:,} ({total / args.duration:,.0f}/s): "
+             + ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items()))
+             + f"; {bodies:,} bodies checked. **Failures: {len(failures)}**", "",
+             "| status | requests | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |"]
+    for k, v in sorted(latency.items()):
+        if v:
+            lines.append(f"| {k} | {len(v):,} | {percentile(v, 50):.1f} | {percentile(v, 99):.1f} |")
+    for name, samples in memory.items():
+        lines += ["", f"Memory of {name} (master + workers), MB, every ~10 s: "
+                  + ", ".join(f"{t:.0f}s {rss:.0f}/{pss:.0f}" for t, rss, pss in samples) + " (RSS/PSS)"]
+        warm = warm_sample(samples)
+        lines.append(f"From {warm[0]:.0f} s to the end: RSS {warm[1]:.0f} → {samples[-1][1]:.0f} MB, "
+                     f"PSS {warm[2]:.0f} → {samples[-1][2]:.0f} MB.")
+    lines += ["", *machine(), f"- load average at end: {loadavg()}"]
+    if failures:
+        lines += ["", "Failures (first 30):", *(f"- {f}" for f in failures[:30])]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
