@@ -418,17 +418,59 @@ class _Reader:
 
 # Any alias makes yaml-rs refuse, so PyYAML reads the record and refuses it with a message.
 _NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
-# Plain scalars that YAML 1.2 (yaml-rs) types otherwise than YAML 1.1 (PyYAML):
-# leading zeros ('08', '017'), 0o/0b prefixes, digit separators, exponents without a dot.
-_TYPED_APART = re.compile(r"(?m)(?:^|[:\-\[,{])[ \t]*[-+]?(?:0[0-9bBoO]|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])")
-_ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s,\]}]")
+# Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it:
+# * numbers: leading zeros ('08', '017'), 0o/0b/0x prefixes, digit separators ('_1'),
+#   exponents without a dot;
+# * anchors and aliases (refused), tags ('!!binary', '!!python/...'), directives, and the
+#   indicators that PyYAML refuses in flow ('[>]') or that are reserved ('@', '`'), and
+#   PyYAML's value and merge keys ('=', '<<'), which it refuses even under a repeated key;
+# Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
+# or comma, or right after the ':' of a quoted key.  One fast search finds every candidate
+# (a character class first lets the regex engine skip ahead); `_typed_apart` keeps those that
+# really start a node, so the '00' of '20:38:00Z' or the '&' of 'AT &amp; T' do not count.
+_CANDIDATE = re.compile(
+    r"([\n\[{,:?\-])([ \t]*)(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])")
+
+
+def _typed_apart(text: str) -> bool:
+    """True when some node of `text` starts the way the two YAML versions could read apart."""
+    if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
+        return True
+    text = "\n" + text
+    for match in _CANDIDATE.finditer(text):
+        opener, spaces = match.group(1), match.group(2)
+        if opener in "\n[{," or spaces:
+            return True
+        if opener == ":" and text[match.start() - 1] in "\"'":
+            return True
+    return False
+
+
+# Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart
+# ('1:20' is 80 in YAML 1.1, '=' and '<<' are special there): PyYAML reads those records.
+_APART_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                         "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_APART_FIRST = frozenset("-+.0123456789<=")  # how PyYAML's int, float, merge and value forms start
+
+
+def _pyyaml_types_apart(text: str) -> bool:
+    """True when PyYAML would type `text`, written plain, as something YAML 1.2 keeps as text."""
+    if not text or text[0] not in _APART_FIRST:
+        return False
+    return yaml.resolver.BaseResolver.resolve(RecordLoader, yaml.ScalarNode, text, (True, False)) \
+        in _APART_TAGS
+
+
 _NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
 
 
 def _same_as_pyyaml(node: Any, key: str = "") -> bool:
     """True when no value is typed in a way PyYAML's reading could differ from."""
+    if isinstance(node, str):
+        return not _pyyaml_types_apart(node)
     if isinstance(node, dict):
-        return all(isinstance(k, str) and _same_as_pyyaml(v, k) for k, v in node.items())
+        return all(isinstance(k, str) and not _pyyaml_types_apart(k) and _same_as_pyyaml(v, k)
+                   for k, v in node.items())
     if isinstance(node, list):
         return all(_same_as_pyyaml(v, key) for v in node)
     if isinstance(node, float):
@@ -446,7 +488,7 @@ def fast_yaml(text: str) -> Any:
     versions could type apart, returns None: PyYAML then reads it, and its
     errors point at the line.
     """
-    if yaml_rs is None or _TYPED_APART.search(text) or _ANCHOR_HINT.search(text):
+    if yaml_rs is None or _typed_apart(text):
         return None
     try:
         data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_NO_ALIASES,
@@ -463,7 +505,7 @@ _DEEP_BLOCK = re.compile(rf"(?:-[ \t]+){{{PARSER_DEPTH}}}")
 
 def _too_deep(text: str) -> bool:
     """True when flow brackets or one-line block sequences nest past PARSER_DEPTH."""
-    if _DEEP_BLOCK.search(text):
+    if text.count("-") >= PARSER_DEPTH and _DEEP_BLOCK.search(text):
         return True
     if text.count("[") + text.count("{") < PARSER_DEPTH:
         return False

@@ -141,8 +141,19 @@ def read_bytes(path: str | Path, limit: int) -> bytes:
             raise OSError(0, "not a regular file")
         if info.st_size > limit:
             raise _TooLarge
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
+        # Ask for what fstat promises plus one byte, then read on to the end (a file may grow
+        # while read), never past `limit` + 1: a limit-sized buffer per file costs more than
+        # reading the file.
+        chunks: list[bytes] = []
+        total, want = 0, min(info.st_size, limit) + 1
+        while want > 0:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            want = min(1 << 16, limit + 1 - total)
+        data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
         if len(data) > limit:
             raise _TooLarge
         return data
