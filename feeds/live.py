@@ -79,6 +79,7 @@ class LiveSite:
         self.settings = settings
         self._lock = threading.RLock()  # the cache database and snapshot swaps
         self._bodies: OrderedDict[tuple[object, ...], Body] = OrderedDict()
+        self._digests: dict[tuple[object, ...], str] = {}  # (path, filters) -> digest of its cached body
         self._cache: RecordCache | None = open_cache(settings)
         self._dirty = threading.Event()
         self._watch = watch
@@ -140,9 +141,10 @@ class LiveSite:
             raise Stale
         return records
 
-    def body(self, snapshot: Snapshot, artifact: Artifact) -> Body:
-        """The bytes of `artifact`, made once per fingerprint and kept plain and gzipped."""
-        key = (artifact.path, artifact.digest)
+    def body(self, snapshot: Snapshot, artifact: Artifact, filters: tuple[object, ...] = ()) -> Body:
+        """The bytes of `artifact` (narrowed by `filters`), made once per fingerprint, plain and gzipped."""
+        variant = (artifact.path, filters)
+        key = (*variant, artifact.digest)
         with self._lock:
             cached = self._bodies.get(key)
             if cached is not None:
@@ -156,9 +158,17 @@ class LiveSite:
         newest = (artifact.spec or snapshot.plan.feeds[0]).updated
         body = Body(data, packed, _etag(data), _etag(packed), newest, artifact.media_type)
         with self._lock:
+            # A new fingerprint for a path means its old body can no longer be asked for: drop it now
+            # rather than let a store that changes all day fill the cache with dead bodies.
+            old = self._digests.get(variant)
+            if old is not None and old != artifact.digest:
+                self._bodies.pop((*variant, old), None)
+            self._digests[variant] = artifact.digest
             self._bodies[key] = body
             while len(self._bodies) > BODY_CACHE_ENTRIES:
-                self._bodies.popitem(last=False)
+                (path, kept, digest), _ = self._bodies.popitem(last=False)
+                if self._digests.get((path, kept)) == digest:
+                    del self._digests[(path, kept)]
         return body
 
     def find(self, path: str) -> Artifact | None:
@@ -173,11 +183,12 @@ class LiveSite:
             artifact = snapshot.files.get(path)
             if artifact is None:
                 return None
-            if (limit, min_quality, min_heat) != (None, None, None):
+            filters = (limit, min_quality, min_heat)
+            if filters != (None, None, None):
                 artifact = narrowed_artifact(artifact, self.settings, limit or self.settings.limit,
                                              min_quality, min_heat)
             try:
-                return self.body(snapshot, artifact)
+                return self.body(snapshot, artifact, filters)
             except Stale:
                 self.refresh()
         raise Stale
