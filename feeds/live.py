@@ -36,6 +36,7 @@ from .store import Store, load_store, scan
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
 BODY_CACHE_ENTRIES = 2048
+STALE_ATTEMPTS = 4  # renders of one request before it settles for the path's last body
 
 
 class Stale(Exception):
@@ -177,13 +178,17 @@ class LiveSite:
 
     def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
                min_heat: int | None = None) -> Body | None:
-        """The body of a site path, narrowed by any filters; None when there is no such file."""
-        for _ in range(3):
+        """The body of a site path, narrowed by any filters; None when there is no such file.
+
+        When the folder changes under every attempt, the path's last body, which was consistent
+        when it was made; `Stale` if there is none.
+        """
+        filters = (limit, min_quality, min_heat)
+        for _ in range(STALE_ATTEMPTS):
             snapshot = self.current()
             artifact = snapshot.files.get(path)
             if artifact is None:
                 return None
-            filters = (limit, min_quality, min_heat)
             if filters != (None, None, None):
                 artifact = narrowed_artifact(artifact, self.settings, limit or self.settings.limit,
                                              min_quality, min_heat)
@@ -191,7 +196,13 @@ class LiveSite:
                 return self.body(snapshot, artifact, filters)
             except Stale:
                 self.refresh()
-        raise Stale
+        with self._lock:
+            digest = self._digests.get((path, filters))
+            last = self._bodies.get((path, filters, digest)) if digest is not None else None
+        if last is None:
+            raise Stale
+        log.info("%s: the record folder changed under %d renders; served its last body", path, STALE_ATTEMPTS)
+        return last
 
 
 def _identities(root: Path) -> dict[str, object]:

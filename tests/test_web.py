@@ -635,6 +635,28 @@ def test_a_changed_feed_does_not_keep_its_old_bodies(
     assert len(site._bodies) == len(paths), "one body per path and filter set: the newest"
 
 
+def test_a_folder_changing_under_every_render_gets_the_last_body_not_a_500(
+        make_app: Callable[..., Flask], rated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by benchmarks/soak.py with a change every 20 ms: three Stale renders in a row were a 500.
+    client = make_app(rated_store, limit=20).test_client()
+    before = client.get("/feed.atom")
+    write_record(rated_store, "story-0.md", title="story 0, edited", publishedDateTime="2024-01-10T12:00:00Z")
+    client.application.extensions["feeds"].refresh()
+
+    def always_stale(*args: object) -> None:
+        raise feeds.live.Stale
+
+    monkeypatch.setattr(feeds.live.LiveSite, "full", always_stale)
+    during = client.get("/feed.atom")
+    assert during.status_code == 200 and during.data == before.data
+    assert during.headers["ETag"] == before.headers["ETag"]
+    never_served = client.get("/topics/ranking.atom")
+    assert never_served.status_code == 503, never_served.data
+    assert never_served.headers["Retry-After"] == "1"
+    monkeypatch.undo()
+    assert b"story 0, edited" in client.get("/feed.atom").data
+
+
 def test_a_change_invalidates_only_the_feeds_it_touches(
         make_app: Callable[..., Flask], rated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_record(rated_store, "other.md", title="other", provider={"name": "Other", "domain": "other.org"},
