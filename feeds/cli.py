@@ -86,7 +86,7 @@ def build(**cli: Any) -> None:
             report = build_site(settings, progress)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
-    _report(report.store.problems)
+    _report(report.problems)
     click.echo(report.summary())
     click.echo(f"feeds written to {settings.out}/ (start with {settings.out}/feed.atom)")
 

@@ -27,6 +27,7 @@ class ExportResult:
     files: int
     paths_written: tuple[str, ...] = ()
     paths_removed: tuple[str, ...] = ()
+    paths_same: tuple[str, ...] = ()  # made afresh, found already there byte for byte
 
     @property
     def written(self) -> int:
@@ -50,12 +51,12 @@ def _umask() -> int:
     return mask
 
 
-def _inside(root: Path, relpath: str) -> Path:
+def _inside(root: str, relpath: str) -> str:
     """The path of `relpath` under `root`, refusing anything that would leave it."""
     parts = relpath.split("/")
     if relpath.startswith("/") or any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
         raise ExportError(f"{relpath!r}: refusing a path that is not a plain relative path")
-    return root.joinpath(*parts)
+    return os.path.join(root, relpath)
 
 
 def _same(path: Path, data: bytes) -> bool:
@@ -100,23 +101,32 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    wanted: set[Path] = set()
+    root = str(out)
+    wanted: set[str] = set()
+    prepared: set[Path] = set()
     pending: list[tuple[Path, Path]] = []
     written: list[str] = []
+    same: list[str] = []
     count = 0
     try:
         for relpath, data in files:
             count += 1
-            target = _inside(out, relpath)
-            if target in wanted:
+            where = _inside(root, relpath)
+            if where in wanted:
                 raise ExportError(f"{relpath}: the site has two files at this path")
-            wanted.add(target)
-            if data is None or _same(target, data):
+            wanted.add(where)
+            if data is None:
+                continue
+            target = Path(where)
+            if _same(target, data):
+                same.append(relpath)
                 continue
             if target.is_dir() and not target.is_symlink():
                 # Found now, before any file is renamed, so nothing changes.
                 raise IsADirectoryError(21, "a folder stands where a file goes", str(target))
-            _prepare_dir(out, target.parent)
+            if target.parent not in prepared:
+                _prepare_dir(out, target.parent)
+                prepared.add(target.parent)
             pending.append((_write_temp(target, data, mode), target))
             written.append(relpath)
         for temp, target in pending:
@@ -126,14 +136,14 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
             temp.unlink(missing_ok=True)
         if not isinstance(exc, OSError):
             raise
-        where = exc.filename or out
-        raise ExportError(f"{where}: cannot write the output ({exc.strerror}); "
+        failed = exc.filename or out
+        raise ExportError(f"{failed}: cannot write the output ({exc.strerror}); "
                           "the previous output is left as it was") from None
     removed = _remove_stale(out, wanted, managed)
-    return ExportResult(count, tuple(written), tuple(removed))
+    return ExportResult(count, tuple(written), tuple(removed), tuple(same))
 
 
-def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> list[str]:
+def _remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[str]:
     """Remove files matching `managed` that the site no longer has, never through a link."""
     removed: list[str] = []
     real_out = os.path.realpath(out)
@@ -147,7 +157,7 @@ def _remove_stale(out: Path, wanted: set[Path], managed: Iterable[str]) -> list[
             if os.path.commonpath([real, real_out]) != real_out:
                 continue  # a folder linked from elsewhere: not ours to empty
             for item in _entries(directory):
-                stale = item.name.startswith(TEMP_PREFIX) or Path(item.path) not in wanted
+                stale = item.name.startswith(TEMP_PREFIX) or item.path not in wanted
                 if stale and any(fnmatch.fnmatchcase(item.name, n) for n in names) and (
                         item.is_file(follow_symlinks=False) or item.is_symlink()):
                     try:

@@ -62,6 +62,8 @@ class FeedSpec:
     def narrowed(self, limit: int, min_quality: int | None = None, min_heat: int | None = None
                  ) -> FeedSpec:
         """This feed holding only the newest `limit` members that meet the minimums."""
+        if min_quality is None and min_heat is None:
+            return replace(self, records=self.members[:limit])
         chosen = [
             r for r in self.members
             if (min_quality is None or (r.quality is not None and r.quality >= min_quality))

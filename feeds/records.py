@@ -457,8 +457,8 @@ def _pyyaml_types_apart(text: str) -> bool:
     """True when PyYAML would type `text`, written plain, as something YAML 1.2 keeps as text."""
     if not text or text[0] not in _APART_FIRST:
         return False
-    return yaml.resolver.BaseResolver.resolve(RecordLoader, yaml.ScalarNode, text, (True, False)) \
-        in _APART_TAGS
+    return any(tag in _APART_TAGS and regexp.match(text)
+               for tag, regexp in RecordLoader.yaml_implicit_resolvers.get(text[0], ()))
 
 
 _NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})

@@ -224,9 +224,14 @@ def read_files(entries: list[Entry], settings: Settings, progress: Progress | No
 
 
 def load_store(settings: Settings, progress: Progress | None = None,
-               cache: RecordCache | None = None) -> Store:
-    """Read the record files of ``settings.records`` (only the changed ones, given a cache)."""
-    entries, problems = scan(Path(settings.records))
+               cache: RecordCache | None = None,
+               scanned: tuple[list[Entry], list[Problem]] | None = None) -> Store:
+    """Read the record files of ``settings.records`` (only the changed ones, given a cache).
+
+    `scanned` is what `scan` just gave for the folder, when the caller already has it.
+    """
+    entries, problems = scanned if scanned is not None else scan(Path(settings.records))
+    problems = list(problems)
     known = cache.files() if cache else {}
     stale = [e for e in entries if (k := known.get(e.name)) is None or k.identity != e.identity]
     if progress and len(stale) < len(entries):
@@ -237,6 +242,7 @@ def load_store(settings: Settings, progress: Progress | None = None,
         with cache.transaction():
             cache.remember((e.name, e.identity, fresh[e.name]) for e in stale)
             cache.forget(name for name in known if name not in names)
+            cache.save_snapshot()
     outcomes = []
     for entry in entries:
         result = fresh.get(entry.name)

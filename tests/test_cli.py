@@ -18,7 +18,7 @@ from .stores import RecordWriter
 SUMMARY = re.compile(
     r"^read (?P<read>\d+) records: (?P<published>\d+) published, (?P<unpublished>\d+) unpublished,"
     r".*?(?P<skipped>\d+) skipped.*?; (?P<feeds>\d+) feeds, (?P<files>\d+) files, "
-    r"(?P<changed>\d+) changed; (?P<seconds>\d+\.\d+)s$",
+    r"(?P<changed>\d+) changed; (?P<seconds>\d+\.\d+)s(?P<note> \(nothing changed since the last build\))?$",
     re.MULTILINE,
 )
 
@@ -51,6 +51,7 @@ def test_build_writes_the_seed_feeds_and_ends_with_a_summary(runner: CliRunner, 
     assert len(feed_files(out)) == 15
     again = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out)])
     assert summary(again)["changed"] == "0", shown(again)
+    assert summary(again)["note"], "an unchanged store is not read again"
 
 
 def test_build_options_override_the_defaults(runner: CliRunner, seeds_dir: Path, tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from feeds.build import build_site
 from feeds.cache import cache_path
-from feeds.settings import Settings
+from feeds.settings import Settings, replace
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -150,3 +151,55 @@ def test_parallel_parse_equals_serial_parse(
     parallel = Settings.make(records=str(store), out=str(tmp_path / "par"), cache_dir="off", jobs=2)
     build_site(parallel)
     assert _tree(Path(parallel.out)) == _clean_build(tmp_path, store)
+
+
+def test_a_build_with_nothing_changed_reads_nothing_and_keeps_every_file(
+        tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (store / "broken.md").write_text("---\ntitle: [unclosed\n---\n")
+    settings = _settings(tmp_path, store, "out", "cache")
+    first = build_site(settings)
+    out = Path(settings.out)
+    before, stamps = _tree(out), _stamps(out)
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an unchanged build read the store")
+    monkeypatch.setattr("feeds.build.load_store", no_reading)
+    again = build_site(settings)
+    assert again.unchanged and again.export.changed == 0
+    assert again.counts == first.counts and again.problems == first.problems
+    assert "nothing changed" in again.summary()
+    assert _tree(out) == before and _stamps(out) == stamps
+
+
+@pytest.mark.parametrize("change", ["record touched", "record added", "setting", "output edited",
+                                    "output removed", "stray file", "other out"])
+def test_the_unchanged_shortcut_is_never_taken_when_something_changed(
+        tmp_path: Path, store: Path, change: str) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    out = Path(settings.out)
+    victim = sorted(store.iterdir())[0]
+    if change == "record touched":
+        os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 1_000_000_000))
+    elif change == "record added":
+        (store / "new.md").write_text(_record("Added", "https://example.org/n", "2030-01-01T00:00:00Z"))
+    elif change == "setting":
+        settings = replace(settings, site_title="Another title")
+    elif change == "output edited":
+        (out / "topics" / "ai.atom").write_bytes(b"<not the feed/>")
+    elif change == "output removed":
+        (out / "feed.json").unlink()
+    elif change == "stray file":
+        (out / "topics" / "stray.atom").write_bytes(b"left over")
+    elif change == "other out":
+        settings = _settings(tmp_path, store, "out2", "cache")
+    report = build_site(settings)
+    if change == "stray file":
+        # Nothing to re-read, but the stray is removed as any build removes it.
+        assert not (out / "topics" / "stray.atom").exists()
+        assert report.export.paths_removed == ("topics/stray.atom",)
+    else:
+        assert not report.unchanged
+    clean = replace(settings, out=str(tmp_path / "clean"), cache_dir="off")
+    build_site(clean)
+    assert _tree(Path(settings.out)) == _tree(Path(clean.out))
