@@ -206,19 +206,25 @@ class RecordCache:
     def files(self) -> dict[str, Cached]:
         """Every file the cache knows, by name."""
         raw = self._snapshot()
-        if raw is None:
-            raw = {}
-            for name, size, mtime, ino, state, problems, head in self.db.execute(
-                    "SELECT name, size, mtime_ns, ino, state, problems, head FROM files"):
-                raw[name] = (size, mtime, ino, state, problems,
-                             tuple(json.loads(head)) if head else None)
-            self._stale_snapshot = True
-        self._raw = raw
+        if raw is not None:
+            try:
+                return self._known(raw)
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass  # a snapshot of another shape: the files table is the truth
+        raw = {}
+        for name, size, mtime, ino, state, problems, head in self.db.execute(
+                "SELECT name, size, mtime_ns, ino, state, problems, head FROM files"):
+            raw[name] = (size, mtime, ino, state, problems, tuple(json.loads(head)) if head else None)
+        self._stale_snapshot = True
+        return self._known(raw)
+
+    def _known(self, raw: dict[str, tuple[Any, ...]]) -> dict[str, Cached]:
         found = {}
         for name, (size, mtime, ino, state, problems, head) in raw.items():
             found[name] = Cached(Identity(size, mtime, ino), state,
                                  _problems(name, problems) if problems != "[]" else (),
                                  _headline(head) if head else None)
+        self._raw = raw
         return found
 
     def _snapshot(self) -> dict[str, tuple[Any, ...]] | None:

@@ -203,3 +203,25 @@ def test_the_unchanged_shortcut_is_never_taken_when_something_changed(
     clean = replace(settings, out=str(tmp_path / "clean"), cache_dir="off")
     build_site(clean)
     assert _tree(Path(settings.out)) == _tree(Path(clean.out))
+
+
+@pytest.mark.parametrize("damage", ["UPDATE snapshot SET blob = x'00ff'", "DELETE FROM snapshot",
+                                    "UPDATE snapshot SET blob = x'e9'",
+                                    # marshal of {'000_x.md': (1, 2)}: a dict of the wrong shape
+                                    "UPDATE snapshot SET blob = x'7bfa083030305f782e6d64a902e901000000e90200000030'"])
+def test_a_damaged_or_missing_snapshot_is_rebuilt_from_the_files_table(
+        tmp_path: Path, store: Path, damage: str) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    path = cache_path(settings)
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
+        db.execute(damage)
+    (store / "new.md").write_text(_record("After damage", "https://example.org/d", "2030-01-01T00:00:00Z"))
+    report = build_site(settings)
+    assert report.counts.published == 3
+    assert _tree(Path(settings.out)) == _clean_build(tmp_path, store)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
+    assert build_site(settings).unchanged
