@@ -65,7 +65,7 @@ IMAGE = re.compile(r"img\.soak\.example/(\d+)/(\d+)\.jpg")
 SECRETS = ("SOAKSECRET", "NEVER-PUBLISHED")
 FEED_EXT = (".atom", ".rss", ".json")
 WARM_UP = 30.0           # seconds before memory is taken as the reference
-MEMORY_GROWTH, MEMORY_SLACK_MB = 1.2, 20.0  # the end may exceed the reference by 20% + 20 MB (noise)
+MEMORY_GROWTH, MEMORY_SLACK_MB = 1.1, 10.0  # the end may exceed the reference by 10% + 10 MB (noise)
 
 
 # -- the mutator ---------------------------------------------------------------------------
@@ -285,13 +285,36 @@ def request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[st
         conn.close()
 
 
-def parity_or_single(path: str) -> tuple[str, int] | None:
-    """('parity', p), ('key', k) for the soak feeds that may legitimately be empty (404), else None."""
-    m = re.match(r"(?:embed/)?(?:topics/soak-parity-(\d)|topics/soak-(\d+)|providers/soak(\d+)\.example)\b",
+Member = Callable[[int, int], bool]  # (key, generation) -> is the record in this feed?
+
+
+def soak_feed(path: str) -> Member | None:
+    """Which soak records belong in a soak feed, page or embed; None for every other path.
+
+    These are the paths that may answer 404: when no published soak record belongs to them.
+    """
+    m = re.match(r"(?:embed/)?(?:topics/soak(?:-parity-(\d)|-(\d+))?(?=[./])|providers/soak(\d+)\.example)",
                  path)
     if not m:
         return None
-    return ("parity", int(m[1])) if m[1] else ("key", int(m[2] or m[3]))
+    parity = int(m[1]) if m[1] else None
+    only = int(m[2] or m[3]) if (m[2] or m[3]) else None
+
+    def member(key: int, gen: int) -> bool:
+        return (parity is None or gen % 2 == parity) and (only is None or key == only)
+    return member
+
+
+def EVERY(key: int, gen: int) -> bool:
+    return True
+
+
+def NONE(key: int, gen: int) -> bool:
+    return False
+
+
+def members(state: dict[int, int], member: Member) -> dict[int, int]:
+    return {k: g for k, g in state.items() if member(k, g)}
 
 
 def check_body(path: str, headers: dict[str, str], raw: bytes, feedparse: bool
@@ -345,11 +368,9 @@ def check_body(path: str, headers: dict[str, str], raw: bytes, feedparse: bool
         order = list(dict.fromkeys(int(k) for k, _ in TITLE.findall(text)))
         if order != sorted(order, reverse=True):
             problems.append(f"soak entries out of date order: {order}")
-        kp = parity_or_single(path)
-        if kp and kp[0] == "parity" and any(g % 2 != kp[1] for g in records.values()):
-            problems.append(f"parity feed holds a record of the other parity: {records}")
-        if kp and kp[0] == "key" and set(records) - {kp[1]}:
-            problems.append(f"single-record feed holds other records: {records}")
+        member = soak_feed(path)
+        if member and members(records, member) != records:
+            problems.append(f"the feed holds records that do not belong in it: {records}")
     return problems, records
 
 
@@ -389,7 +410,7 @@ def client(port: int, paths: list[str], deadline: float, seed: int, feedparse_sh
                     problems.append("304 with a body")
                 elif "If-None-Match" in conditional and got.get("etag") != conditional["If-None-Match"]:
                     problems.append(f"304 with ETag {got.get('etag')} for {conditional['If-None-Match']}")
-            elif status == 404 and parity_or_single(path):
+            elif status == 404 and soak_feed(path):
                 not_found.append(Seen(path, t0, t1, {}))
             else:
                 problems.append(f"status {status}: {raw[:200]!r}")
@@ -434,25 +455,18 @@ def ledger_problems(ledger: Ledger, seen: list[Seen], not_found: list[Seen]) -> 
                 problems.append(f"/{s.path}: record {key} at generation {gen}, which the folder never held "
                                 f"(published) within {LAG}s of the request: "
                                 f"{sorted({st.get(key, -1) for st in window})}")
-        kp = parity_or_single(s.path)
-        complete = s.path.endswith(FEED_EXT) and (s.path.startswith(("feed.", "topics/soak.")) or kp)
-        if not complete:
+        member = soak_feed(s.path) or (EVERY if s.path.startswith("feed.") else NONE)
+        if not s.path.endswith(FEED_EXT):  # pages and embeds show a few records, not all
             continue
         for key in range(SOAK_KEYS):
-            if key in s.records:
-                continue
-            if kp and kp[0] == "key" and kp[1] != key:
-                continue
-            # missing is right only if some state of the window lacks it (or has it in the other parity)
-            if all(key in st and (not kp or kp[0] != "parity" or st[key] % 2 == kp[1]) for st in window):
-                problems.append(f"/{s.path}: record {key} missing, though published throughout")
+            # missing is right only if some state of the window did not have it in this feed
+            if key not in s.records and all(key in members(st, member) for st in window):
+                problems.append(f"/{s.path}: record {key} missing, though in the feed throughout")
     for s in not_found:
-        kind, value = parity_or_single(s.path) or ("", 0)
+        belongs = soak_feed(s.path)
         window = ledger.window(s.t0, s.t1)
-        if kind == "key" and all(value in st for st in window):
-            problems.append(f"/{s.path}: 404 while record {value} was published throughout")
-        if kind == "parity" and all(any(g % 2 == value for g in st.values()) for st in window):
-            problems.append(f"/{s.path}: 404 while the parity {value} feed had records throughout")
+        if belongs is not None and all(members(st, belongs) for st in window):
+            problems.append(f"/{s.path}: 404 while records belonged in it throughout")
     return problems
 
 
@@ -462,9 +476,9 @@ def final_problems(port: int, mutator: Mutator) -> list[str]:
     final = mutator.state()
     for path in soak_paths():
         status, headers, raw = request(port, path, {})
-        kp = parity_or_single(path)
-        should_exist = (not kp or (kp[0] == "key" and kp[1] in final)
-                        or (kp[0] == "parity" and any(g % 2 == kp[1] for g in final.values())))
+        member = soak_feed(path) or EVERY
+        expected = members(final, member)
+        should_exist = bool(expected) or soak_feed(path) is None
         if status != (200 if should_exist else 404):
             problems.append(f"final /{path}: {status}, expected {200 if should_exist else 404}")
             continue
@@ -472,12 +486,8 @@ def final_problems(port: int, mutator: Mutator) -> list[str]:
             continue
         body_problems, records = check_body(path, headers, raw, True)
         problems += [f"final /{path}: {p}" for p in body_problems]
-        if path.endswith(FEED_EXT):
-            expected = {k: g for k, g in final.items()
-                        if not kp or (kp[0] == "key" and k == kp[1])
-                        or (kp[0] == "parity" and g % 2 == kp[1])}
-            if records != expected:
-                problems.append(f"final /{path}: shows {records}, the folder holds {expected}")
+        if path.endswith(FEED_EXT) and records != expected:
+            problems.append(f"final /{path}: shows {records}, the folder holds {expected}")
     return problems
 
 
@@ -598,13 +608,20 @@ def warm_sample(samples: list[tuple[float, float, float]]) -> tuple[float, float
     return next((s for s in samples if s[0] >= WARM_UP), samples[0])
 
 
+def trend(samples: list[tuple[float, float, float]]) -> float:
+    """Least-squares slope of PSS, MB per minute."""
+    if len(samples) < 3:
+        return 0.0
+    return statistics.linear_regression([s[0] for s in samples], [s[2] for s in samples]).slope * 60
+
+
 def memory_problems(memory: dict[str, list[tuple[float, float, float]]]) -> list[str]:
     """Memory at the end beyond the warm-up figure plus noise is a leak, or a cache without bound."""
     problems = []
     for name, samples in memory.items():
-        _, rss, pss = warm_sample(samples)
-        if samples[-1][2] > pss * MEMORY_GROWTH + MEMORY_SLACK_MB:
-            problems.append(f"{name}: PSS grew from {pss:.0f} MB after the warm-up to {samples[-1][2]:.0f} MB")
+        pss, end = warm_sample(samples)[2], samples[-1][2]
+        if end > pss * MEMORY_GROWTH + MEMORY_SLACK_MB:
+            problems.append(f"{name}: PSS grew from {pss:.0f} MB after the warm-up to {end:.0f} MB")
     return problems
 
 
@@ -628,7 +645,8 @@ def report(args: argparse.Namespace, store: str, statuses: Counter[str], latency
                   + ", ".join(f"{t:.0f}s {rss:.0f}/{pss:.0f}" for t, rss, pss in samples) + " (RSS/PSS)"]
         warm = warm_sample(samples)
         lines.append(f"From {warm[0]:.0f} s to the end: RSS {warm[1]:.0f} → {samples[-1][1]:.0f} MB, "
-                     f"PSS {warm[2]:.0f} → {samples[-1][2]:.0f} MB.")
+                     f"PSS {warm[2]:.0f} → {samples[-1][2]:.0f} MB; PSS trend after the warm-up "
+                     f"{trend([s for s in samples if s[0] >= warm[0]]):+.1f} MB/min.")
     lines += ["", *machine(), f"- load average at end: {loadavg()}"]
     if failures:
         lines += ["", "Failures (first 30):", *(f"- {f}" for f in failures[:30])]
