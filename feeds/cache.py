@@ -138,6 +138,19 @@ def encode(record: Record) -> tuple[str, str]:
     return json.dumps(_head(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
 
 
+# What the cache keeps of one file: state, problems, headline and payload JSON, headline tuple.
+Encoded = tuple[int, str, str | None, str | None, tuple[Any, ...] | None]
+
+
+def encode_result(result: ReadResult) -> Encoded:
+    """What the cache keeps of reading one file (made where the file was read: a worker)."""
+    record = result.record
+    state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
+    head, payload = encode(record) if record else (None, None)
+    return (state, _problems_json(result.problems), head, payload,
+            _head_tuple(record) if record else None)
+
+
 def decode_headline(head: str) -> Headline:
     """The headline kept in the cache."""
     return Headline(**_headline_fields(json.loads(head)))
@@ -237,18 +250,13 @@ class RecordCache:
             return None  # unreadable: the files table is the truth, the snapshot is rebuilt
         return raw if isinstance(raw, dict) else None
 
-    def remember(self, items: Iterable[tuple[str, Identity, ReadResult]]) -> None:
-        """Store what reading these files gave."""
+    def remember(self, items: Iterable[tuple[str, Identity, Encoded]]) -> None:
+        """Store what reading these files gave, as `encode_result` put it."""
         rows = []
-        for name, ident, result in items:
-            record = result.record
-            state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
-            head, payload = encode(record) if record else (None, None)
-            problems = _problems_json(result.problems)
+        for name, ident, (state, problems, head, payload, head_tuple) in items:
             rows.append((name, ident.size, ident.mtime_ns, ident.ino, state, problems, head, payload))
             if self._raw is not None:
-                self._raw[name] = (ident.size, ident.mtime_ns, ident.ino, state, problems,
-                                   _head_tuple(record) if record else None)
+                self._raw[name] = (ident.size, ident.mtime_ns, ident.ino, state, problems, head_tuple)
             self._stale_snapshot = True
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import UNPUBLISHED, Identity, RecordCache
+from .cache import UNPUBLISHED, Encoded, Identity, RecordCache, encode_result
 from .errors import Problem, Severity, StoreError
 from .records import RECORD_SUFFIXES, Headline, ReadResult, Record, read_record
 from .settings import Settings
@@ -197,23 +197,35 @@ def collect(outcomes: Iterable[_Known], problems: list[Problem], files: int,
     return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache)
 
 
-def _read_chunk(job: tuple[list[Entry], Settings]) -> list[ReadResult]:
-    entries, settings = job
-    return [read_file(entry, settings) for entry in entries]
+Read = tuple[ReadResult, Encoded | None]
 
 
-def read_files(entries: list[Entry], settings: Settings, progress: Progress | None = None
-               ) -> list[ReadResult]:
-    """Read `entries` in order, on every core when there are many of them."""
+def _read(entry: Entry, settings: Settings, encoded: bool) -> Read:
+    result = read_file(entry, settings)
+    return result, encode_result(result) if encoded else None
+
+
+def _read_chunk(job: tuple[list[Entry], Settings, bool]) -> list[Read]:
+    entries, settings, encoded = job
+    return [_read(entry, settings, encoded) for entry in entries]
+
+
+def read_files(entries: list[Entry], settings: Settings, progress: Progress | None = None,
+               encoded: bool = False) -> list[Read]:
+    """Read `entries` in order, on every core when there are many of them.
+
+    With `encoded`, each result comes with what the cache keeps of it, made in
+    the worker that read the file rather than in the one process that writes the cache.
+    """
     jobs = settings.jobs or os.cpu_count() or 1
     if jobs < 2 or len(entries) < PARALLEL_FROM:
         results = []
         for entry in entries:
-            results.append(read_file(entry, settings))
+            results.append(_read(entry, settings, encoded))
             if progress:
                 progress(1)
         return results
-    chunks = [(entries[i:i + CHUNK], settings) for i in range(0, len(entries), CHUNK)]
+    chunks = [(entries[i:i + CHUNK], settings, encoded) for i in range(0, len(entries), CHUNK)]
     results = []
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         for chunk in pool.imap(_read_chunk, chunks):
@@ -236,11 +248,13 @@ def load_store(settings: Settings, progress: Progress | None = None,
     stale = [e for e in entries if (k := known.get(e.name)) is None or k.identity != e.identity]
     if progress and len(stale) < len(entries):
         progress(len(entries) - len(stale))
-    fresh = dict(zip((e.name for e in stale), read_files(stale, settings, progress), strict=True))
+    read = read_files(stale, settings, progress, encoded=cache is not None)
+    fresh = {e.name: result for e, (result, _) in zip(stale, read, strict=True)}
     if cache is not None:
         names = {e.name for e in entries}
         with cache.transaction():
-            cache.remember((e.name, e.identity, fresh[e.name]) for e in stale)
+            cache.remember((e.name, e.identity, row) for e, (_, row) in zip(stale, read, strict=True)
+                           if row is not None)
             cache.forget(name for name in known if name not in names)
             cache.save_snapshot()
     outcomes = []
