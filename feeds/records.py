@@ -425,25 +425,18 @@ _NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else N
 #   indicators that PyYAML refuses in flow ('[>]') or that are reserved ('@', '`'), and
 #   PyYAML's value and merge keys ('=', '<<'), which it refuses even under a repeated key;
 # Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
-# or comma, or right after the ':' of a quoted key.  One fast search finds every candidate
-# (a character class first lets the regex engine skip ahead); `_typed_apart` keeps those that
-# really start a node, so the '00' of '20:38:00Z' or the '&' of 'AT &amp; T' do not count.
-_CANDIDATE = re.compile(
-    r"([\n\[{,:?\-])([ \t]*)(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])")
+# or comma, or right after the ':' of a quoted key; so the '00' of '20:38:00Z' or the '&' of
+# 'AT &amp; T' do not count.
+_TOKEN = r"(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])"
+_NODE_START = re.compile(  # one character class first, so the engine skips ahead fast
+    r"""[\n\[{,:?\-"'](?:(?<=[\n\[{,])[ \t]*|(?<=[:?\-])[ \t]+|(?<=["']):[ \t]*)""" + _TOKEN)
 
 
 def _typed_apart(text: str) -> bool:
     """True when some node of `text` starts the way the two YAML versions could read apart."""
     if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
         return True
-    text = "\n" + text
-    for match in _CANDIDATE.finditer(text):
-        opener, spaces = match.group(1), match.group(2)
-        if opener in "\n[{," or spaces:
-            return True
-        if opener == ":" and text[match.start() - 1] in "\"'":
-            return True
-    return False
+    return _NODE_START.search("\n" + text) is not None
 
 
 # Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart
@@ -464,19 +457,27 @@ def _pyyaml_types_apart(text: str) -> bool:
 _NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
 
 
-def _same_as_pyyaml(node: Any, key: str = "") -> bool:
+def _same_as_pyyaml(data: Any) -> bool:
     """True when no value is typed in a way PyYAML's reading could differ from."""
-    if isinstance(node, str):
-        return not _pyyaml_types_apart(node)
-    if isinstance(node, dict):
-        return all(isinstance(k, str) and not _pyyaml_types_apart(k) and _same_as_pyyaml(v, k)
-                   for k, v in node.items())
-    if isinstance(node, list):
-        return all(_same_as_pyyaml(v, key) for v in node)
-    if isinstance(node, float):
-        return False
-    if isinstance(node, int) and not isinstance(node, bool):
-        return key in _NUMBER_FIELDS  # a number where text is expected: let PyYAML decide
+    stack: list[tuple[Any, str]] = [(data, "")]
+    first = _APART_FIRST
+    while stack:
+        node, key = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            for k, v in node.items():
+                if type(k) is not str or (k and k[0] in first and _pyyaml_types_apart(k)):
+                    return False
+                stack.append((v, k))
+        elif kind is list:
+            stack.extend((v, key) for v in node)
+        elif kind is str:
+            if node and node[0] in first and _pyyaml_types_apart(node):
+                return False
+        elif kind is float:
+            return False
+        elif kind is int and key not in _NUMBER_FIELDS:
+            return False  # a number where text is expected: let PyYAML decide
     return True
 
 
