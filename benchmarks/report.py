@@ -159,13 +159,15 @@ def machine(repo: Path, peer_versions: list[str], load: tuple[float, float, floa
     ])
 
 
-def section(res: Results, sizes: list[int], runs: int, about: str) -> str:
+def section(res: Results, sizes: list[int], runs: int, about: str, million_runs: int = 1) -> str:
     """The whole benchmark section."""
     passed = [f"N = {n:,}: output holds the expected feeds and entries: {', '.join(what)}"
               for n, what in res.passed.items()]
     notes = "\n".join(f"- {note}" for note in [*res.notes, *passed])
-    return (f"### Benchmark\n\n{about}\n\nMedians of {runs} run(s); wall seconds and peak memory "
-            f"(MiB) of each build as a subprocess; `benchmarks/README.md` says what each row means.\n\n"
+    return (f"### Benchmark\n\n{about}\n\nMedians of {runs} run(s) "
+            f"({f'{million_runs} at 1,000,000; ' if 1_000_000 in sizes else ''}"
+            f"wall seconds and peak memory "
+            f"(MiB) of each build as a subprocess); `benchmarks/README.md` says what each row means.\n\n"
             f"{results_table(res, sizes)}\n\nTargets (the issue sets them at 100,000 records):\n\n"
             f"{targets_table(res, sizes)}\n" + (f"\nNotes:\n\n{notes}\n" if notes else ""))
 

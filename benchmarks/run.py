@@ -56,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated N (default 10000,100000)")
     ap.add_argument("--runs", type=int, default=3, help="runs per N; medians are reported (default 3)")
     ap.add_argument("--million", action="store_true", help="also run N = 1,000,000")
+    ap.add_argument("--million-runs", type=int, default=1,
+                    help="runs at N = 1,000,000 (default 1: a cold build there takes minutes)")
     ap.add_argument("--peers", default="hugo,pelican", help="peers to compare with ('' for none)")
     ap.add_argument("--pelican-max", type=int, default=10_000,
                     help="largest N Pelican runs at (default 10000: it takes over 20 min at 100,000)")
@@ -212,12 +214,12 @@ def main() -> None:
     machine = about(all_peers)
     for n in args.sizes:
         size = prepare(n, args, all_peers, res)
-        for run in range(1, args.runs + 1):
+        for run in range(1, (args.million_runs if n >= 1_000_000 else args.runs) + 1):
             feeds_run(size, run, args, res)
             peers_run(size, run, args, res)
     load = os.getloadavg()
     machine += f"\n- load average when it ended: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    text = report.section(res, args.sizes, args.runs, machine)
+    text = report.section(res, args.sizes, args.runs, machine, args.million_runs)
     print(text)
     if args.write_readme:
         written = report.write_readme(REPO / "README.md", text, REPO / "benchmarks" / "RESULTS.md")
