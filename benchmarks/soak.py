@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -431,6 +432,7 @@ def client(port: int, paths: list[str], deadline: float, seed: int, feedparse_sh
 
 def client_process(port: int, paths: list[str], deadline: float, threads: int, seed: int,
                    feedparse_share: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    os.setpgrp()  # its own process group, like every process this script starts
     out = Tally()
     lock = threading.Lock()
     workers = [threading.Thread(target=client, args=(port, paths, deadline, seed * 100 + i, feedparse_share,
@@ -533,6 +535,7 @@ def main() -> int:
     procs = Procs()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     failures: list[str] = []
+    clients: list[multiprocessing.process.BaseProcess] = []
     try:
         records, store = make_store(work, args)
         mutator = Mutator(records, args.interval, args.seed)
@@ -554,7 +557,6 @@ def main() -> int:
         deadline = began + args.duration
         mutator.start()
         queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()  # type: ignore[type-arg]
-        clients = []
         per = max(args.clients // args.procs, 1)
         for i in range(args.procs):
             name, port, _ = servers[i % len(servers)]
@@ -572,8 +574,8 @@ def main() -> int:
                 + f"; {sum(mutator.ops.values())} changes; load {loadavg()}", file=sys.stderr)
             time.sleep(min(10, max(deadline - time.monotonic(), 0.1)))
         results = [queue.get(timeout=120) for _ in clients]
-        for p in clients:
-            p.join(timeout=30)
+        for client_proc in clients:
+            client_proc.join(timeout=30)
         mutator.stop.set()
         mutator.join(timeout=10)
         time.sleep(LAG)
@@ -583,7 +585,13 @@ def main() -> int:
             memory[name].append((time.monotonic() - began, rss, pss))
         logs = {name: tail(proc.log, 10_000_000) for name, _, proc in servers}
     finally:
+        for client_proc in clients:
+            if client_proc.is_alive() and client_proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(client_proc.pid, signal.SIGKILL)
         procs.stop_all()
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
 
     tally = Tally()
     for result in results:
@@ -598,8 +606,6 @@ def main() -> int:
                 failures.append(f"{name}: broken record {broken} was never logged")
     failures += memory_problems(memory)
     report(args, store, tally.statuses, tally.latency, memory, mutator, failures, len(tally.seen))
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
 
 
