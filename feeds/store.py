@@ -84,6 +84,8 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
         if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
             continue
         found = _record_file(item, real_root)
+        if found is None:
+            continue  # gone since the listing: as if it had never been there
         if isinstance(found, str):
             problems.append(Problem(_printable(name), "file", found + "; skipped"))
         else:
@@ -91,10 +93,18 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
     return entries, problems
 
 
-def _record_file(item: os.DirEntry[str], real_root: str) -> os.stat_result | str:
-    """The stat of a record file, or why the entry is not one (it is never opened)."""
+def _record_file(item: os.DirEntry[str], real_root: str) -> os.stat_result | str | None:
+    """The stat of a record file, or why the entry is not one (it is never opened).
+
+    None when the file was removed between listing the folder and looking at it.
+    """
     try:
         info = item.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "cannot be examined (no permission)"
+    try:
         if stat.S_ISLNK(info.st_mode):
             target = os.path.realpath(item.path)
             if os.path.commonpath([target, real_root]) != real_root:

@@ -208,7 +208,8 @@ def test_the_unchanged_shortcut_is_never_taken_when_something_changed(
 @pytest.mark.parametrize("damage", ["UPDATE snapshot SET blob = x'00ff'", "DELETE FROM snapshot",
                                     "UPDATE snapshot SET blob = x'e9'",
                                     # marshal of {'000_x.md': (1, 2)}: a dict of the wrong shape
-                                    "UPDATE snapshot SET blob = x'7bfa083030305f782e6d64a902e901000000e90200000030'"])
+                                    "UPDATE snapshot SET blob = "
+                                    "x'7bfa083030305f782e6d64a902e901000000e90200000030'"])
 def test_a_damaged_or_missing_snapshot_is_rebuilt_from_the_files_table(
         tmp_path: Path, store: Path, damage: str) -> None:
     settings = _settings(tmp_path, store, "out", "cache")

@@ -222,3 +222,13 @@ def test_a_file_given_as_record_folder_is_a_store_error(settings: Settings, tmp_
 def test_an_empty_store_has_no_records(settings: Settings) -> None:
     store = load_store(settings)
     assert (store.records, store.problems, store.files) == ((), (), 0)
+
+
+def test_a_file_removed_between_listing_and_looking_is_simply_gone(tmp_path: Path) -> None:
+    from feeds.store import _record_file
+    (tmp_path / "gone.md").write_text("---\ntitle: x\n---\n")
+    (tmp_path / "kept.md").write_text("---\ntitle: y\n---\n")
+    items = sorted(os.scandir(tmp_path), key=lambda e: e.name)
+    (tmp_path / "gone.md").unlink()  # a bot deletes it while the folder is being scanned
+    assert _record_file(items[0], str(tmp_path)) is None
+    assert not isinstance(_record_file(items[1], str(tmp_path)), (str, type(None)))
