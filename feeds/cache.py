@@ -93,12 +93,6 @@ def cache_path(settings: Settings) -> Path | None:
 
 
 # -- the record codec ---------------------------------------------------------
-def _head(h: Headline) -> list[Any]:
-    p = h.provider
-    return [h.id, h.source, h.title, h.link, h.published_at.isoformat(), [p.name, p.key, p.logo],
-            [[t.name, t.slug] for t in h.topics], h.quality, h.heat, h.digest]
-
-
 @functools.lru_cache(maxsize=16384)
 def _provider(name: str, key: str, logo: str | None) -> Provider:
     return Provider(name, key, logo)  # shared: thousands of records name the same provider
@@ -135,7 +129,7 @@ def encode(record: Record) -> tuple[str, str]:
             [[i.url, i.width, i.height] for i in record.images],
             [[r.title, r.url, r.provider, r.published_at.isoformat() if r.published_at else None]
              for r in record.related]]
-    return json.dumps(_head(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
+    return json.dumps(_head_tuple(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
 
 
 # What the cache keeps of one file: state, problems, headline and payload JSON, headline tuple.
@@ -149,11 +143,6 @@ def encode_result(result: ReadResult) -> Encoded:
     head, payload = encode(record) if record else (None, None)
     return (state, _problems_json(result.problems), head, payload,
             _head_tuple(record) if record else None)
-
-
-def decode_headline(head: str) -> Headline:
-    """The headline kept in the cache."""
-    return Headline(**_headline_fields(json.loads(head)))
 
 
 def decode(head: str, payload: str) -> Record:
