@@ -26,7 +26,7 @@ import json
 import marshal
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -271,16 +271,18 @@ class RecordCache:
             self.db.execute("INSERT OR REPLACE INTO snapshot VALUES (0, ?)", (marshal.dumps(self._raw),))
         self._stale_snapshot = False
 
-    def records(self, names: Iterable[str]) -> Iterator[Record]:
-        """The full records of these files."""
+    def records(self, names: Iterable[str]) -> dict[str, Record]:
+        """The full records of these files, by file name."""
         wanted = list(names)
+        found = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for head, payload in self.db.execute(
-                    f"SELECT head, payload FROM files WHERE name IN ({marks}) AND payload IS NOT NULL",
-                    chunk):
-                yield decode(head, payload)
+            for name, head, payload in self.db.execute(
+                    f"SELECT name, head, payload FROM files WHERE name IN ({marks}) "
+                    "AND payload IS NOT NULL", chunk):
+                found[name] = decode(head, payload)
+        return found
 
     # -- meta ----------------------------------------------------------------
     def meta(self, key: str) -> str | None:

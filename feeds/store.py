@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import UNPUBLISHED, Encoded, Identity, RecordCache, encode_result
@@ -39,6 +39,9 @@ class Store:
     unpublished: int = 0
     duplicates: int = 0
     cache: RecordCache | None = None
+    # The cache's name (the file name) of each headline held, by id: a record's `source`
+    # is its name made printable, which a name outside ASCII is not.
+    names: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def skipped(self) -> int:
@@ -48,13 +51,13 @@ class Store:
     def full(self, headlines: Iterable[Headline]) -> tuple[Record, ...]:
         """The full records of `headlines`, loading from the cache those not in memory."""
         headlines = tuple(headlines)
-        missing = [h.source for h in headlines if not isinstance(h, Record)]
+        missing = [self.names[id(h)] for h in headlines if not isinstance(h, Record)]
         loaded: dict[str, Record] = {}
         if missing:
             if self.cache is None:
                 raise StoreError("the record cache was closed before the records were rendered")
-            loaded = {r.source: r for r in self.cache.records(missing)}
-        return tuple(h if isinstance(h, Record) else loaded[h.source] for h in headlines)
+            loaded = self.cache.records(missing)
+        return tuple(h if isinstance(h, Record) else loaded[self.names[id(h)]] for h in headlines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,7 @@ def _failed(source: str, message: str) -> ReadResult:
 class _Known:
     """One file's outcome, fresh from reading or remembered by the cache."""
 
+    name: str
     problems: tuple[Problem, ...] | list[Problem]
     unpublished: bool
     headline: Headline | None
@@ -188,6 +192,7 @@ def collect(outcomes: Iterable[_Known], problems: list[Problem], files: int,
             cache: RecordCache | None = None) -> Store:
     """Assemble outcomes (in file-name order) into a `Store`: dedupe by link, newest first."""
     by_link: dict[str, Headline] = {}
+    names: dict[int, str] = {}
     unpublished = duplicates = 0
     for outcome in outcomes:
         problems.extend(outcome.problems)
@@ -198,13 +203,15 @@ def collect(outcomes: Iterable[_Known], problems: list[Problem], files: int,
         first = by_link.get(record.link)
         if first is None:
             by_link[record.link] = record
+            if not isinstance(record, Record):
+                names[id(record)] = outcome.name
         else:
             duplicates += 1
             problems.append(Problem(record.source, "webUrl",
                                     f"same link as {first.source}; the article is published once, "
                                     f"from {first.source}"))
     records = sorted(by_link.values(), key=lambda r: r.sort_key)
-    return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache)
+    return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache, names)
 
 
 Read = tuple[ReadResult, Encoded | None]
@@ -271,8 +278,8 @@ def load_store(settings: Settings, progress: Progress | None = None,
     for entry in entries:
         result = fresh.get(entry.name)
         if result is not None:
-            outcomes.append(_Known(result.problems, result.unpublished, result.record))
+            outcomes.append(_Known(entry.name, result.problems, result.unpublished, result.record))
         else:
             k = known[entry.name]
-            outcomes.append(_Known(k.problems, k.state == UNPUBLISHED, k.headline))
+            outcomes.append(_Known(entry.name, k.problems, k.state == UNPUBLISHED, k.headline))
     return collect(outcomes, problems, len(entries), cache)

@@ -226,3 +226,19 @@ def test_a_damaged_or_missing_snapshot_is_rebuilt_from_the_files_table(
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
     assert build_site(settings).unchanged
+
+
+def test_a_cached_record_whose_file_name_is_not_ascii_is_rendered_again(
+        tmp_path: Path, store: Path) -> None:
+    """Its printable name is not its file name: the cache is asked by file name."""
+    (store / "é-ünï.md").write_text(_record("Named in Unicode", "https://example.org/u",
+                                            "2030-01-01T00:00:00Z"))
+    (store / "plain.md").write_text(_record("Plain", "https://example.org/p", "2029-01-01T00:00:00Z"))
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    (store / "plain.md").write_text(_record("Plain, retitled", "https://example.org/p",
+                                            "2029-01-01T00:00:00Z"))
+    build_site(settings)  # the Unicode-named record comes from the cache, in the same feeds
+    tree = _tree(Path(settings.out))
+    assert b"Named in Unicode" in tree["feed.atom"] and b"Plain, retitled" in tree["feed.atom"]
+    assert tree == _clean_build(tmp_path, store)
