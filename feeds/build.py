@@ -4,61 +4,47 @@ A feed is rendered only when its fingerprint (settings, feed fields, and the
 id and file digest of every entry) differs from the one recorded for the
 file on disk, or the file on disk is not the one last written.
 
-Before any of that, a build whose record folder listing (every file's name,
-size, modification time and inode), settings and code are those of the last
-build into the same folder, and whose output files are all still the ones
-that build wrote, has nothing to do: it reports what the last build found
-without reading, planning or fingerprinting anything.
+Before any of that, a build into a folder built before with the same code
+and output settings starts from what that build knew (`feeds.memory`): when
+few record files changed, only those are read and only the feeds they were
+or are now in are planned and rendered again; when none changed and every
+output file is still the one written, nothing is read, planned or rendered.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 from . import __version__
 from .cache import RecordCache, open_cache
-from .errors import Problem, Severity
+from .errors import Problem
 from .export import ExportResult, export_files
+from .memory import Counts, Memory, damaged_paths
 from .plan import FeedSpec, Plan, plan_feeds
+from .records import Headline, ReadResult, Record
 from .settings import Settings
 from .site import MANAGED, Artifact, make_many, site_artifacts
-from .store import Entry, Progress, Store, load_store, scan
+from .store import Entry, Progress, Store, load_store, read_files, scan
 
 _NOT_OUTPUT = ("jobs", "cache_dir")  # settings that change how a build runs, not what it writes
-
-
-@dataclass(frozen=True)
-class Counts:
-    """What a store held, as the summary line tells it."""
-
-    files: int
-    published: int
-    unpublished: int
-    duplicates: int
-    skipped: int
-    feeds: int
-
-    @classmethod
-    def of(cls, store: Store, plan: Plan) -> Counts:
-        """The counts of a store just read and planned."""
-        return cls(store.files, len(store.records), store.unpublished, store.duplicates,
-                   store.skipped, len(plan.feeds))
+FEW_FILES = 1_000  # up to this many changed files (or a tenth of the store) a build starts from memory
 
 
 @dataclass(frozen=True)
 class BuildReport:
     """What a build read, published and wrote, and how long it took.
 
-    `store` and `plan` are None when nothing had changed since the last build
-    into the same folder: `counts` and `problems` are then that build's.
+    `store` is None when the build started from what the last build into the
+    same folder knew; `plan` then holds in full only the feeds planned again.
+    `unchanged` says that nothing was read, planned or rendered.
     """
 
     counts: Counts
@@ -67,11 +53,7 @@ class BuildReport:
     seconds: float
     store: Store | None = None
     plan: Plan | None = None
-
-    @property
-    def unchanged(self) -> bool:
-        """True when the last build's output was still current and nothing was read."""
-        return self.store is None
+    unchanged: bool = False
 
     def summary(self) -> str:
         """The one-line summary the CLI ends with."""
@@ -97,53 +79,11 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _state(settings: Settings, entries: list[Entry], problems: list[Problem]) -> str:
-    """A fingerprint of everything a build's output follows from, files read only by listing."""
-    digest = hashlib.blake2b(digest_size=16)
+def _config(settings: Settings) -> str:
+    """A fingerprint of the code and of every setting that shapes the output."""
     wanted = {k: v for k, v in asdict(settings).items() if k not in _NOT_OUTPUT}
-    digest.update(repr((_code_digest(), sorted(wanted.items()))).encode())
-    digest.update("\n".join(f"{e.name}\0{e.identity.size}\0{e.identity.mtime_ns}\0{e.identity.ino}"
-                             for e in entries).encode("utf-8", "surrogateescape"))
-    digest.update(repr(problems).encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
-
-
-def _manifest_key(out: Path) -> str:
-    return "build " + os.path.realpath(out)
-
-
-def _reuse(cache: RecordCache, out: Path, state: str, started: float) -> BuildReport | None:
-    """The last build's report when its output is current for `state`, else None."""
-    raw = cache.meta(_manifest_key(out))
-    if raw is None:
-        return None
-    manifest = json.loads(raw)
-    if manifest.get("state") != state:
-        return None
-    previous = cache.outputs(os.path.realpath(out))
-    paths: list[str] = manifest["paths"]
-    for path in paths:
-        known = previous.get(path)
-        try:
-            info = os.stat(out / path)
-        except OSError:
-            return None
-        if known is None or (info.st_size, info.st_mtime_ns) != known[1:]:
-            return None
-    # As any build would: strays matching the site's file patterns are removed.
-    result = export_files(out, ((path, None) for path in paths), MANAGED)
-    if result.removed:
-        with cache.transaction():
-            cache.wrote(os.path.realpath(out), [], result.paths_removed)
-    problems = tuple(Problem(f, field, m, Severity(sev)) for f, field, m, sev in manifest["problems"])
-    return BuildReport(Counts(**manifest["counts"]), problems, result, time.perf_counter() - started)
-
-
-def _save_manifest(cache: RecordCache, out: Path, state: str, counts: Counts,
-                   problems: tuple[Problem, ...], paths: list[str]) -> None:
-    manifest = {"state": state, "counts": asdict(counts), "paths": paths,
-                "problems": [[p.file, p.field, p.message, p.severity.value] for p in problems]}
-    cache.set_meta(_manifest_key(out), json.dumps(manifest, ensure_ascii=False))
+    return hashlib.blake2b(repr((_code_digest(), sorted(wanted.items()))).encode(),
+                           digest_size=16).hexdigest()
 
 
 def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest: str) -> bool:
@@ -157,39 +97,121 @@ def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest
     return (info.st_size, info.st_mtime_ns) == previous[1:]
 
 
-def _site_files(plan: Plan, store: Store, settings: Settings, previous: dict[str, tuple[str, int, int]],
-                digests: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
-    """Every file of the site: None for those already current, fresh bytes for the rest."""
+Full = Callable[[tuple[Headline, ...]], tuple[Record, ...]]
+
+
+def _site_files(artifacts: list[Artifact], full: Full, settings: Settings,
+                previous: dict[str, tuple[str, int, int]], digests: dict[str, str]
+                ) -> Iterator[tuple[str, bytes | None]]:
+    """The files of `artifacts`: None for those already current, fresh bytes for the rest.
+
+    `digests` receives every path with its fingerprint.
+    """
     out = Path(settings.out)
     stale: list[Artifact] = []
-    for artifact in site_artifacts(plan, settings):
+    for artifact in artifacts:
         digests[artifact.path] = artifact.digest
         if _current(out, artifact.path, previous.get(artifact.path), artifact.digest):
             yield artifact.path, None
         else:
             stale.append(artifact)
-    full: dict[int, FeedSpec] = {}  # each feed's records are loaded once for all its files
+    loaded: dict[int, FeedSpec] = {}  # each feed's records are loaded once for all its files
     work: list[tuple[Artifact, FeedSpec | None]] = []
     for artifact in stale:
         spec = artifact.spec
         if spec is not None:
             key = id(spec)
-            if key not in full:
-                full[key] = spec.with_records(store.full(spec.records))
-            spec = full[key]
+            if key not in loaded:
+                loaded[key] = spec.with_records(full(spec.records))
+            spec = loaded[key]
         work.append((artifact, spec))
     yield from make_many(work, settings, settings.jobs)
 
 
-def _remember(cache: RecordCache, out: Path, result: ExportResult, digests: dict[str, str],
-              state: str, counts: Counts, problems: tuple[Problem, ...]) -> None:
+def _by_feed(artifacts: list[Artifact]) -> dict[str, list[str]]:
+    """The site paths of each feed (by stem; the site's own files under "")."""
+    paths: dict[str, list[str]] = {}
+    for artifact in artifacts:
+        paths.setdefault(artifact.spec.stem if artifact.spec else "", []).append(artifact.path)
+    return paths
+
+
+def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[tuple[str, str, int, int]]:
+    """The outputs rows of the files an export wrote or found already written."""
     rows = []
     for path in (*result.paths_written, *result.paths_same):
         info = os.stat(out / path)
         rows.append((path, digests[path], info.st_size, info.st_mtime_ns))
+    return rows
+
+
+def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], list[Problem]],
+            config: str, started: float, progress: Progress | None) -> BuildReport | None:
+    """The build, started from what the last build into the same folder knew; None when it cannot.
+
+    It cannot when there is no such build, its code or output settings differ,
+    too many files changed, or a changed file shares its link with another.
+    """
+    out = Path(settings.out)
+    real_out = os.path.realpath(out)
+    memory = Memory.load(cache, real_out)
+    entries, scan_problems = scanned
+    if memory is None or memory.config != config:
+        return None
+    changed, removed = memory.changes(entries)
+    if len(changed) + len(removed) > max(FEW_FILES, len(entries) // 10):
+        return None
+    if progress:
+        progress(len(entries) - len(changed))
+    before = cache.states([*(e.name for e in changed), *removed])
+    read = read_files(changed, settings, progress, encoded=True)
+    fresh: dict[str, ReadResult] = {}
     with cache.transaction():
-        cache.wrote(os.path.realpath(out), rows, result.paths_removed)
-        _save_manifest(cache, out, state, counts, problems, list(digests))
+        cache.remember((e.name, e.identity, row) for e, (_, row) in zip(changed, read, strict=True)
+                       if row is not None)
+        cache.forget(removed)
+        cache.save_snapshot()
+        for entry, (outcome, _) in zip(changed, read, strict=True):
+            fresh[entry.name] = outcome
+    links = {(h.link, name) for name, (_, h) in before.items() if h is not None}
+    links |= {(r.record.link, name) for name, r in fresh.items() if r.record is not None}
+    if any(cache.shares_link(link, name) for link, name in links):
+        return None  # the duplicate rule needs the whole store
+    outputs = cache.outputs(real_out)
+    damaged = damaged_paths(real_out, memory.paths, outputs)
+    if not (changed or removed or damaged):  # nothing to read, plan or render
+        result = export_files(out, ((p, None) for paths in memory.paths.values() for p in paths),
+                              MANAGED)  # strays still go
+        if result.removed:
+            with cache.transaction():
+                cache.wrote(real_out, [], result.paths_removed)
+        problems = memory.report_problems(scan_problems)
+        counts = replace(memory.counts, skipped=len({p.file for p in problems if p.is_error}))
+        return BuildReport(counts, problems, result, time.perf_counter() - started, unchanged=True)
+    try:
+        updated = memory.update(cache, real_out, settings, entries, fresh, before, removed, damaged)
+    except (TypeError, ValueError, IndexError, KeyError):
+        updated = None  # members kept in another shape (a damaged cache): the full build decides
+    if updated is None:
+        return None
+    plan, members, gone = updated
+    # Only the feeds planned again (and the site's own files, when there are any) are looked at.
+    artifacts = site_artifacts(plan, settings, set(members)) if members else []
+    kept = [p for stem, paths in memory.paths.items() if stem not in members and stem not in gone
+            and (stem or not members) for p in paths]
+    digests: dict[str, str] = {}
+    files = _site_files(artifacts, lambda records: records, settings, outputs, digests)  # type: ignore[arg-type,return-value]
+    result = export_files(out, chain(files, ((p, None) for p in kept)), MANAGED)
+    for stem in gone:
+        memory.paths.pop(stem, None)
+    memory.paths.update(_by_feed(artifacts))
+    problems = memory.report_problems(scan_problems)
+    memory.counts.skipped = len({p.file for p in problems if p.is_error})
+    with cache.transaction():
+        cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
+        memory.save(cache, real_out, members, gone)
+    return BuildReport(replace(memory.counts), problems, result, time.perf_counter() - started,
+                       None, plan)
 
 
 def build_site(settings: Settings, progress: Progress | None = None) -> BuildReport:
@@ -199,17 +221,20 @@ def build_site(settings: Settings, progress: Progress | None = None) -> BuildRep
     cache = open_cache(settings)
     with closing(cache) if cache else nullcontext():
         scanned = scan(Path(settings.records))
-        state = _state(settings, *scanned)
-        if cache and (report := _reuse(cache, out, state, started)) is not None:
-            if progress:
-                progress(len(scanned[0]))
+        config = _config(settings)
+        if cache and (report := _update(cache, settings, scanned, config, started, progress)):
             return report
         store = load_store(settings, progress, cache, scanned)
         plan = plan_feeds(store, settings)
-        previous = cache.outputs(os.path.realpath(out)) if cache else {}
+        real_out = os.path.realpath(out)
+        previous = cache.outputs(real_out) if cache else {}
         digests: dict[str, str] = {}
-        result = export_files(out, _site_files(plan, store, settings, previous, digests), MANAGED)
+        artifacts = site_artifacts(plan, settings)
+        result = export_files(out, _site_files(artifacts, store.full, settings, previous, digests), MANAGED)
         counts = Counts.of(store, plan)
         if cache:
-            _remember(cache, out, result, digests, state, counts, store.problems)
+            memory, members = Memory.of_build(config, counts, _by_feed(artifacts), scanned[0], store, plan)
+            with cache.transaction():
+                cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
+                memory.save(cache, real_out, members, everything=True)
     return BuildReport(counts, store.problems, result, time.perf_counter() - started, store, plan)

@@ -8,10 +8,16 @@ store is planned without decoding a single full record.  Unpublished records
 are kept as a bare state: their text never reaches the cache, and `secured`
 is never read into a record in the first place.
 
-Beside the files table, one *snapshot* row keeps what `files` returns (every
-file's identity, state, problems and headline) as a single `marshal` blob,
-written in the same transaction as the rows it sums up: an unchanged store
-of 100,000 records is known again from one read instead of 100,000 JSON rows.
+Beside the files table, the *snapshot* keeps what `files` returns (every
+file's identity, state, problems and headline) as `marshal` blobs, one per
+bucket of file names, written in the same transaction as the rows they sum
+up: an unchanged store of 100,000 records is known again from 64 reads
+instead of 100,000 JSON rows, and one changed file rewrites one bucket.
+
+For each output folder, the cache also keeps what the last build into it
+knew (its *memory*: the folder listing, every feed's members and summary,
+each file's problems) so that the next build can bring it up to date from
+the files that changed alone (see `feeds.memory`).
 
 One cache file per record folder and reading settings, under ``cache_dir``.
 SQLite's write-ahead log makes it safe for two processes at once and for a
@@ -26,6 +32,7 @@ import json
 import marshal
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +44,8 @@ from .errors import Problem, Severity
 from .records import Headline, Image, Provider, ReadResult, Record, Related, Topic
 from .settings import Settings
 
-FORMAT = 2
+FORMAT = 3
+BUCKETS = 64  # snapshot blobs; one changed file rewrites one
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
                      "max_topic_chars", "max_topics", "max_related", "max_yaml_depth")
@@ -45,8 +53,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     name TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
-    state INTEGER NOT NULL, problems TEXT NOT NULL, head TEXT, payload TEXT);
-CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 0), blob BLOB NOT NULL);
+    state INTEGER NOT NULL, problems TEXT NOT NULL, head TEXT, payload TEXT, link TEXT);
+CREATE INDEX IF NOT EXISTS files_link ON files (link);
+CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS builds (out TEXT PRIMARY KEY, manifest TEXT NOT NULL, listing BLOB NOT NULL,
+    feeds BLOB NOT NULL, problems BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS members (out TEXT NOT NULL, stem TEXT NOT NULL, blob BLOB NOT NULL,
+    PRIMARY KEY (out, stem));
 CREATE TABLE IF NOT EXISTS outputs (
     out TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, PRIMARY KEY (out, path));
@@ -103,13 +116,13 @@ def _topic(name: str, slug: str) -> Topic:
     return Topic(name, slug)
 
 
-def _head_tuple(h: Headline) -> tuple[Any, ...]:
+def head_tuple(h: Headline) -> tuple[Any, ...]:
     p = h.provider
     return (h.id, h.source, h.title, h.link, h.published_at.isoformat(), (p.name, p.key, p.logo),
             tuple((t.name, t.slug) for t in h.topics), h.quality, h.heat, h.digest)
 
 
-def _headline(raw: tuple[Any, ...] | list[Any]) -> Headline:
+def headline(raw: tuple[Any, ...] | list[Any]) -> Headline:
     return Headline(raw[0], raw[1], raw[2], raw[3], datetime.fromisoformat(raw[4]), _provider(*raw[5]),
                     tuple([_topic(*t) for t in raw[6]]), raw[7], raw[8], raw[9])
 
@@ -129,7 +142,7 @@ def encode(record: Record) -> tuple[str, str]:
             [[i.url, i.width, i.height] for i in record.images],
             [[r.title, r.url, r.provider, r.published_at.isoformat() if r.published_at else None]
              for r in record.related]]
-    return json.dumps(_head_tuple(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
+    return json.dumps(head_tuple(record), ensure_ascii=False), json.dumps(rest, ensure_ascii=False)
 
 
 # What the cache keeps of one file: state, problems, headline and payload JSON, headline tuple.
@@ -142,7 +155,7 @@ def encode_result(result: ReadResult) -> Encoded:
     state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
     head, payload = encode(record) if record else (None, None)
     return (state, _problems_json(result.problems), head, payload,
-            _head_tuple(record) if record else None)
+            head_tuple(record) if record else None)
 
 
 def decode(head: str, payload: str) -> Record:
@@ -171,8 +184,11 @@ class RecordCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._raw: dict[str, tuple[Any, ...]] | None = None  # the snapshot as `files` last read it
-        self._stale_snapshot = False
+        # The snapshot buckets read so far (all of them once `files` ran), those to write back,
+        # and whether one could not be read (then the files table is the truth).
+        self._buckets: dict[int, dict[str, tuple[Any, ...]]] = {}
+        self._dirty: set[int] = set()
+        self._broken = False
         # Shared by a live server's threads, which take turns under the LiveSite lock.
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -188,6 +204,8 @@ class RecordCache:
             self.db.execute("DELETE FROM outputs")
             self.db.execute("DELETE FROM meta")
             self.db.execute("DELETE FROM snapshot")
+            self.db.execute("DELETE FROM builds")
+            self.db.execute("DELETE FROM members")
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (str(FORMAT),))
 
     def close(self) -> None:
@@ -207,69 +225,103 @@ class RecordCache:
     # -- records -------------------------------------------------------------
     def files(self) -> dict[str, Cached]:
         """Every file the cache knows, by name."""
-        raw = self._snapshot()
-        if raw is not None:
+        buckets = self._snapshot()
+        if buckets is not None:
             try:
-                return self._known(raw)
+                return self._known(buckets)
             except (ValueError, TypeError, IndexError, KeyError):
                 pass  # a snapshot of another shape: the files table is the truth
-        raw = {}
+        buckets = {b: {} for b in range(BUCKETS)}
         for name, size, mtime, ino, state, problems, head in self.db.execute(
                 "SELECT name, size, mtime_ns, ino, state, problems, head FROM files"):
-            raw[name] = (size, mtime, ino, state, problems, tuple(json.loads(head)) if head else None)
-        self._stale_snapshot = True
-        return self._known(raw)
+            head_tuple = tuple(json.loads(head)) if head else None
+            buckets[_bucket(name)][name] = (size, mtime, ino, state, problems, head_tuple)
+        self._dirty = set(buckets)
+        self._broken = False
+        return self._known(buckets)
 
-    def _known(self, raw: dict[str, tuple[Any, ...]]) -> dict[str, Cached]:
+    def _known(self, buckets: dict[int, dict[str, tuple[Any, ...]]]) -> dict[str, Cached]:
         found = {}
-        for name, (size, mtime, ino, state, problems, head) in raw.items():
-            found[name] = Cached(Identity(size, mtime, ino), state,
-                                 _problems(name, problems) if problems != "[]" else (),
-                                 _headline(head) if head else None)
-        self._raw = raw
+        for raw in buckets.values():
+            for name, (size, mtime, ino, state, problems, head) in raw.items():
+                found[name] = Cached(Identity(size, mtime, ino), state,
+                                     _problems(name, problems) if problems != "[]" else (),
+                                     headline(head) if head else None)
+        self._buckets = buckets
         return found
 
-    def _snapshot(self) -> dict[str, tuple[Any, ...]] | None:
-        row = self.db.execute("SELECT blob FROM snapshot WHERE id = 0").fetchone()
-        if row is None:
-            return None
-        try:
-            raw = marshal.loads(row[0])
-        except (ValueError, EOFError, TypeError):
-            return None  # unreadable: the files table is the truth, the snapshot is rebuilt
-        return raw if isinstance(raw, dict) else None
+    def _snapshot(self) -> dict[int, dict[str, tuple[Any, ...]]] | None:
+        """Every bucket of the snapshot, or None when one is missing or unreadable."""
+        buckets = {}
+        for bucket, blob in self.db.execute("SELECT id, blob FROM snapshot"):
+            raw = _loads(blob)
+            if not isinstance(raw, dict):
+                return None
+            buckets[bucket] = raw
+        return buckets if set(buckets) == set(range(BUCKETS)) else None
+
+    def _bucket_of(self, name: str) -> dict[str, tuple[Any, ...]] | None:
+        """The snapshot bucket that holds `name`, read on first use; None when it is broken."""
+        bucket = _bucket(name)
+        raw = self._buckets.get(bucket)
+        if raw is None and not self._broken:
+            row = self.db.execute("SELECT blob FROM snapshot WHERE id=?", (bucket,)).fetchone()
+            loaded = _loads(row[0]) if row else None
+            if isinstance(loaded, dict):
+                raw = self._buckets[bucket] = loaded
+            else:
+                self._broken = True
+        self._dirty.add(bucket)
+        return None if self._broken else raw
 
     def remember(self, items: Iterable[tuple[str, Identity, Encoded]]) -> None:
         """Store what reading these files gave, as `encode_result` put it."""
         rows = []
         for name, ident, (state, problems, head, payload, head_tuple) in items:
-            rows.append((name, ident.size, ident.mtime_ns, ident.ino, state, problems, head, payload))
-            if self._raw is not None:
-                self._raw[name] = (ident.size, ident.mtime_ns, ident.ino, state, problems, head_tuple)
-            self._stale_snapshot = True
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
+            rows.append((name, ident.size, ident.mtime_ns, ident.ino, state, problems, head, payload,
+                         head_tuple[3] if head_tuple else None))
+            raw = self._bucket_of(name)
+            if raw is not None:
+                raw[name] = (ident.size, ident.mtime_ns, ident.ino, state, problems, head_tuple)
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", rows)
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop files that left the store."""
         gone = [(n,) for n in names]
         for (name,) in gone:
-            if self._raw is not None:
-                self._raw.pop(name, None)
-            self._stale_snapshot = True
+            raw = self._bucket_of(name)
+            if raw is not None:
+                raw.pop(name, None)
         self.db.executemany("DELETE FROM files WHERE name=?", gone)
 
     def save_snapshot(self) -> None:
-        """Write the snapshot of the files table as `files`, `remember` and `forget` left it.
+        """Write the snapshot buckets that `remember` and `forget` changed.
 
-        Call it inside the transaction that wrote those rows; it writes only when they changed.
+        Call it inside the transaction that wrote those rows.
         """
-        if not self._stale_snapshot:
-            return
-        if self._raw is None:  # rows written without `files` first: the next `files` rebuilds it
+        if self._broken:  # the next `files` rebuilds it from the table
             self.db.execute("DELETE FROM snapshot")
         else:
-            self.db.execute("INSERT OR REPLACE INTO snapshot VALUES (0, ?)", (marshal.dumps(self._raw),))
-        self._stale_snapshot = False
+            self.db.executemany("INSERT OR REPLACE INTO snapshot VALUES (?, ?)",
+                                [(b, marshal.dumps(self._buckets[b])) for b in sorted(self._dirty)])
+        self._dirty.clear()
+
+    def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None]]:
+        """The state and headline of these files as the cache holds them now."""
+        found = {}
+        wanted = list(names)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for name, state, head in self.db.execute(
+                    f"SELECT name, state, head FROM files WHERE name IN ({marks})", chunk):
+                found[name] = (state, headline(json.loads(head)) if head else None)
+        return found
+
+    def shares_link(self, link: str, name: str) -> bool:
+        """True when a file other than `name` holds a published record of `link`."""
+        return self.db.execute("SELECT 1 FROM files WHERE link=? AND name!=? LIMIT 1",
+                               (link, name)).fetchone() is not None
 
     def records(self, names: Iterable[str]) -> dict[str, Record]:
         """The full records of these files, by file name."""
@@ -294,6 +346,40 @@ class RecordCache:
         """Keep `value` under `key`."""
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    # -- what the last build into a folder knew --------------------------------
+    def memory(self, out: str) -> tuple[str, Any, Any, Any] | None:
+        """The manifest (JSON) and the listing, feeds and problems kept for `out`, or None."""
+        row = self.db.execute("SELECT manifest, listing, feeds, problems FROM builds WHERE out=?",
+                              (out,)).fetchone()
+        if row is None:
+            return None
+        manifest, *blobs = row
+        return manifest, *[_loads(blob) for blob in blobs]
+
+    def remember_build(self, out: str, manifest: str, listing: Any, feeds: Any, problems: Any) -> None:
+        """Keep what a build into `out` knew (call `save_members` in the same transaction)."""
+        self.db.execute("INSERT OR REPLACE INTO builds VALUES (?,?,?,?,?)",
+                        (out, manifest, marshal.dumps(listing), marshal.dumps(feeds),
+                         marshal.dumps(problems)))
+
+    def members(self, out: str, stems: Iterable[str]) -> dict[str, Any]:
+        """The members kept for these feeds of `out` (a feed kept unreadable is left out)."""
+        found = {}
+        for stem in stems:
+            row = self.db.execute("SELECT blob FROM members WHERE out=? AND stem=?", (out, stem)).fetchone()
+            if row is not None and (members := _loads(row[0])) is not None:
+                found[stem] = members
+        return found
+
+    def save_members(self, out: str, members: dict[str, Any], gone: Iterable[str] = (),
+                     everything: bool = False) -> None:
+        """Keep the members of these feeds of `out` and drop the `gone` ones (or all others)."""
+        if everything:
+            self.db.execute("DELETE FROM members WHERE out=?", (out,))
+        self.db.executemany("DELETE FROM members WHERE out=? AND stem=?", [(out, s) for s in gone])
+        self.db.executemany("INSERT OR REPLACE INTO members VALUES (?,?,?)",
+                            [(out, stem, marshal.dumps(rows)) for stem, rows in members.items()])
+
     # -- outputs -------------------------------------------------------------
     def outputs(self, out: str) -> dict[str, tuple[str, int, int]]:
         """What was last written under `out`: path → (digest, size, mtime_ns)."""
@@ -305,6 +391,18 @@ class RecordCache:
         self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?)",
                             [(out, *row) for row in rows])
         self.db.executemany("DELETE FROM outputs WHERE out=? AND path=?", [(out, p) for p in gone])
+
+
+def _bucket(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8", "surrogateescape")) % BUCKETS
+
+
+def _loads(blob: bytes) -> Any:
+    """A marshal blob, or None when it cannot be read."""
+    try:
+        return marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
 
 
 class _Transaction:

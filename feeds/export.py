@@ -152,9 +152,8 @@ def _remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[s
         folder, _, name = pattern.rpartition("/")
         by_folder.setdefault(folder, []).append(name)
     for folder, names in by_folder.items():
-        for directory in _folders(out, folder.split("/") if folder else []):
-            real = os.path.realpath(directory)
-            if os.path.commonpath([real, real_out]) != real_out:
+        for directory, real in _folders(out, real_out, folder.split("/") if folder else []):
+            if real != real_out and not real.startswith(real_out + os.sep):
                 continue  # a folder linked from elsewhere: not ours to empty
             for item in _entries(directory):
                 stale = item.name.startswith(TEMP_PREFIX) or item.path not in wanted
@@ -176,10 +175,12 @@ def _entries(directory: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _folders(out: Path, parts: list[str]) -> list[str]:
-    """The folders under `out` that a pattern's folder part (which may hold '*') names."""
-    found = [str(out)]
+def _folders(out: Path, real_out: str, parts: list[str]) -> list[tuple[str, str]]:
+    """The folders under `out` that a pattern's folder part (which may hold '*') names,
+    each with its real path (resolved only where a link leads elsewhere)."""
+    found = [(str(out), real_out)]
     for part in parts:
-        found = [e.path for d in found for e in _entries(d)
+        found = [(e.path, os.path.realpath(e.path) if e.is_symlink() else os.path.join(real, e.name))
+                 for d, real in found for e in _entries(d)
                  if e.is_dir(follow_symlinks=True) and fnmatch.fnmatchcase(e.name, part)]
     return found

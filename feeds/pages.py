@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from .plan import ALL, EPOCH, PROVIDER, TOPIC, FeedSpec, Plan
+from .plan import ALL, EMBED_LIMIT, EPOCH, PROVIDER, TOPIC, FeedSpec, Plan
 from .render import FORMATS
 from .settings import Settings
 
@@ -50,7 +50,6 @@ PAGE_CSP = (f"default-src 'none'; img-src https: http:; style-src {_hash(PAGE_CS
 EMBED_CSP = f"default-src 'none'; style-src {_hash(EMBED_CSS)}; base-uri 'none'; form-action 'none'"
 EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
 FAVICON = resources.files("feeds").joinpath("static/favicon.ico").read_bytes()
-EMBED_LIMIT = 10
 
 # Record text is escaped, so it is inert; handler- and scheme-like words are also
 # broken up (`onerror&#61;`, `javascript&#58;`) so no scanner mistakes them for code.
@@ -59,8 +58,11 @@ _ACTIVE = re.compile(r"(?i)\b(on[a-z]+)(\s*)=|\b((?:java|vb|live)script)(\s*):")
 
 def _defuse(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
+        text = escape(value)
+        if "=" not in text and "script" not in text.lower():  # nothing `_ACTIVE` could match
+            return text
         return Markup(_ACTIVE.sub(lambda m: f"{m[1]}{m[2]}&#61;" if m[1] else f"{m[3]}{m[4]}&#58;",
-                                  str(escape(value))))
+                                  str(text)))
     return value
 
 

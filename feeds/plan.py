@@ -8,6 +8,7 @@ record has no feed.  Each `FeedSpec` holds its newest `limit` records.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -17,6 +18,7 @@ from .settings import Settings
 from .store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EMBED_LIMIT = 10  # the headlines an embed shows
 MAX_KEY_CHARS = 200  # a feed's file name must stay under the usual 255-byte limit
 
 
@@ -74,7 +76,7 @@ class FeedSpec:
     @property
     def stem(self) -> str:
         """The site path of the feed without its extension (``topics/ai``)."""
-        return "feed" if self.kind is ALL else f"{self.kind.folder}/{self.key}"
+        return stem(self.kind, self.key)
 
     @property
     def page(self) -> str:
@@ -104,41 +106,53 @@ class Plan:
         return spec if spec is not None and spec.kind.name == kind else None
 
 
-def _display_name(names: Counter[str]) -> str:
+def stem(kind: Kind, key: str) -> str:
+    """The site path of a feed without its extension (``topics/ai``)."""
+    return "feed" if kind is ALL else f"{kind.folder}/{key}"
+
+
+def feed_keys(record: Headline) -> list[tuple[Kind, str, str]]:
+    """The feeds a published record is in beside the all-items feed: (kind, key, name as written)."""
+    keys = [(TOPIC, topic.slug, topic.name) for topic in record.topics]
+    if len(record.provider.key) <= MAX_KEY_CHARS:  # no file system holds a longer name
+        keys.append((PROVIDER, record.provider.key, record.provider.name))
+    return keys
+
+
+def display_name(names: Iterable[str]) -> str:
     """The most used spelling of a name; ties go to the first in sort order."""
-    return min(names.items(), key=lambda item: (-item[1], item[0]))[0]
+    return min(Counter(names).items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def newest_logo(members: Iterable[Headline]) -> str | None:
+    """The logo of a provider feed: that of its newest record that has one."""
+    return next((r.provider.logo for r in members if r.provider.logo), None)
+
+
+def make_spec(kind: Kind, key: str, name: str, members: tuple[Headline, ...], settings: Settings,
+              total: int | None = None, logo: str | None = None) -> FeedSpec:
+    """The feed of `kind` and `key` holding `members` (newest first), however many it has in all."""
+    site = settings.site_title
+    if kind is ALL:
+        title, description = site, f"The newest stories on {site}"
+    else:
+        title = f"{site}: {name}"
+        description = f"Stories about {name}" if kind is TOPIC else f"Stories from {name}"
+    return FeedSpec(kind, key, name, title, description, members[:settings.limit],
+                    len(members) if total is None else total, logo, members)
 
 
 def plan_feeds(store: Store, settings: Settings) -> Plan:
     """The feeds a store publishes under `settings`."""
-    limit = settings.limit
-    site = settings.site_title
-    by_topic: dict[str, list[Headline]] = defaultdict(list)
-    by_provider: dict[str, list[Headline]] = defaultdict(list)
-    topic_names: dict[str, Counter[str]] = defaultdict(Counter)
-    provider_names: dict[str, Counter[str]] = defaultdict(Counter)
-    logos: dict[str, str] = {}
+    members: dict[tuple[Kind, str], list[Headline]] = defaultdict(list)
+    names: dict[tuple[Kind, str], list[str]] = defaultdict(list)
     for record in store.records:  # newest first, so every list is already in order
-        for topic in record.topics:
-            by_topic[topic.slug].append(record)
-            topic_names[topic.slug][topic.name] += 1
-        key = record.provider.key
-        by_provider[key].append(record)
-        provider_names[key][record.provider.name] += 1
-        if record.provider.logo and key not in logos:
-            logos[key] = record.provider.logo
-    feeds = [FeedSpec(ALL, "", site, site, f"The newest stories on {site}",
-                      store.records[:limit], len(store.records), None, store.records)]
-    for slug in sorted(by_topic):
-        name = _display_name(topic_names[slug])
-        members = tuple(by_topic[slug])
-        feeds.append(FeedSpec(TOPIC, slug, name, f"{site}: {name}", f"Stories about {name}",
-                              members[:limit], len(members), None, members))
-    for key in sorted(by_provider):
-        if len(key) > MAX_KEY_CHARS:
-            continue  # no file system holds the name; the records stay in their other feeds
-        name = _display_name(provider_names[key])
-        members = tuple(by_provider[key])
-        feeds.append(FeedSpec(PROVIDER, key, name, f"{site}: {name}", f"Stories from {name}",
-                              members[:limit], len(members), logos.get(key), members))
+        for kind, key, name in feed_keys(record):
+            members[kind, key].append(record)
+            names[kind, key].append(name)
+    feeds = [make_spec(ALL, "", settings.site_title, store.records, settings)]
+    for kind, key in sorted(members, key=lambda feed: (feed[0] is PROVIDER, feed[1])):
+        held = tuple(members[kind, key])
+        feeds.append(make_spec(kind, key, display_name(names[kind, key]), held, settings,
+                               logo=newest_logo(held) if kind is PROVIDER else None))
     return Plan(tuple(feeds))

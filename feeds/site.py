@@ -99,8 +99,8 @@ def narrowed_artifact(artifact: Artifact, settings: Settings, limit: int,
                     artifact.make, spec)
 
 
-def site_artifacts(plan: Plan, settings: Settings) -> list[Artifact]:
-    """Every file of the site, in a stable order."""
+def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None) -> list[Artifact]:
+    """Every file of the site, in a stable order (of the feeds `only` names, with the site's own)."""
     def index_digest() -> str:
         return _hash("index", [(s.stem, s.name, s.title, s.total, s.records[0].id if s.records else "",
                                 s.records[0].digest if s.records else "") for s in plan.feeds],
@@ -117,7 +117,8 @@ def site_artifacts(plan: Plan, settings: Settings) -> list[Artifact]:
         Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
     for spec in plan.feeds:
-        files.extend(feed_artifacts(spec, settings))
+        if only is None or spec.stem in only:
+            files.extend(feed_artifacts(spec, settings))
     return files
 
 

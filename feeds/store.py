@@ -14,6 +14,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .cache import UNPUBLISHED, Encoded, Identity, RecordCache, encode_result
 from .errors import Problem, Severity, StoreError
@@ -39,9 +40,11 @@ class Store:
     unpublished: int = 0
     duplicates: int = 0
     cache: RecordCache | None = None
-    # The cache's name (the file name) of each headline held, by id: a record's `source`
-    # is its name made printable, which a name outside ASCII is not.
+    # The file name of each record held, by id: a record's `source` is its name made
+    # printable, which is not the cache's key for a name outside ASCII.
     names: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+    # The problems of each file that has some, by file name, in the order of `problems`.
+    file_problems: dict[str, list[Problem]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def skipped(self) -> int:
@@ -60,19 +63,28 @@ class Store:
         return tuple(h if isinstance(h, Record) else loaded[self.names[id(h)]] for h in headlines)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One candidate record file: its name in the store, its path and its identity."""
+class Entry(NamedTuple):
+    """One candidate record file: its name in the store and what tells it changed.
+
+    A plain tuple, made by the 100,000: a store's listing compares with the
+    last one kept (`feeds.memory`) in one C-level comparison.
+    """
 
     name: str
-    path: str
-    identity: Identity
+    size: int
+    mtime_ns: int
+    ino: int
+
+    @property
+    def identity(self) -> Identity:
+        """Size, modification time and inode, as the cache keeps them."""
+        return Identity(self.size, self.mtime_ns, self.ino)
 
 
 def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
     """The record files of `root`, sorted by name, and the entries skipped unopened."""
     try:
-        listing = sorted(os.scandir(root), key=lambda e: e.name)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
         raise StoreError(f"{root}: no such record folder; pass --records DIR") from None
     except NotADirectoryError:
@@ -82,34 +94,38 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
     real_root = os.path.realpath(root)
     entries: list[Entry] = []
     problems: list[Problem] = []
-    for item in listing:
-        name = item.name
-        if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
-            continue
-        found = _record_file(item, real_root)
-        if found is None:
-            continue  # gone since the listing: as if it had never been there
-        if isinstance(found, str):
-            problems.append(Problem(_printable(name), "file", found + "; skipped"))
-        else:
-            entries.append(Entry(name, item.path, Identity.of(found)))
+    new, is_file, stat_at = tuple.__new__, stat.S_ISREG, os.stat
+    try:
+        for name in sorted(os.listdir(fd)):
+            if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
+                continue
+            try:
+                info = stat_at(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the listing: as if it had never been there
+            except (OSError, ValueError):
+                problems.append(Problem(_printable(name), "file",
+                                        "cannot be examined (no permission); skipped"))
+                continue
+            if not is_file(info.st_mode):  # a link, a folder, a FIFO: looked at more closely
+                found = _record_file(os.path.join(root, name), info, real_root)
+                if isinstance(found, str):
+                    problems.append(Problem(_printable(name), "file", found + "; skipped"))
+                    continue
+                info = found
+            entries.append(new(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ino)))
+    except OSError as exc:
+        raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
+    finally:
+        os.close(fd)
     return entries, problems
 
 
-def _record_file(item: os.DirEntry[str], real_root: str) -> os.stat_result | str | None:
-    """The stat of a record file, or why the entry is not one (it is never opened).
-
-    None when the file was removed between listing the folder and looking at it.
-    """
-    try:
-        info = item.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return "cannot be examined (no permission)"
+def _record_file(path: str, info: os.stat_result, real_root: str) -> os.stat_result | str:
+    """The stat of a record file that is not a plain file, or why it is not one (never opened)."""
     try:
         if stat.S_ISLNK(info.st_mode):
-            target = os.path.realpath(item.path)
+            target = os.path.realpath(path)
             if os.path.commonpath([target, real_root]) != real_root:
                 return "is a link leading outside the record folder"
             info = os.stat(target)
@@ -132,7 +148,7 @@ def read_file(entry: Entry, settings: Settings) -> ReadResult:
     """Read and parse one record file, refusing what is too large or not a file."""
     source = _printable(entry.name)
     try:
-        data = read_bytes(entry.path, settings.max_record_bytes)
+        data = read_bytes(os.path.join(settings.records, entry.name), settings.max_record_bytes)
     except _TooLarge:
         return _failed(source, f"is larger than {settings.max_record_bytes} bytes "
                                "(max_record_bytes); skipped")
@@ -193,25 +209,28 @@ def collect(outcomes: Iterable[_Known], problems: list[Problem], files: int,
     """Assemble outcomes (in file-name order) into a `Store`: dedupe by link, newest first."""
     by_link: dict[str, Headline] = {}
     names: dict[int, str] = {}
+    file_problems: dict[str, list[Problem]] = {}
     unpublished = duplicates = 0
     for outcome in outcomes:
-        problems.extend(outcome.problems)
+        own = list(outcome.problems)
         unpublished += outcome.unpublished
         record = outcome.headline
-        if record is None:
-            continue
-        first = by_link.get(record.link)
-        if first is None:
-            by_link[record.link] = record
-            if not isinstance(record, Record):
+        if record is not None:
+            first = by_link.get(record.link)
+            if first is None:
+                by_link[record.link] = record
                 names[id(record)] = outcome.name
-        else:
-            duplicates += 1
-            problems.append(Problem(record.source, "webUrl",
-                                    f"same link as {first.source}; the article is published once, "
-                                    f"from {first.source}"))
+            else:
+                duplicates += 1
+                own.append(Problem(record.source, "webUrl",
+                                   f"same link as {first.source}; the article is published once, "
+                                   f"from {first.source}"))
+        if own:
+            problems.extend(own)
+            file_problems[outcome.name] = own
     records = sorted(by_link.values(), key=lambda r: r.sort_key)
-    return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache, names)
+    return Store(tuple(records), tuple(problems), files, unpublished, duplicates, cache, names,
+                 file_problems)
 
 
 Read = tuple[ReadResult, Encoded | None]

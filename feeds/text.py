@@ -15,8 +15,6 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import ftfy
-from ftfy.fixes import remove_terminal_escapes
 from slugify import slugify
 
 # Characters XML 1.0 forbids, plus C1 controls, DEL, lone surrogates and
@@ -100,8 +98,10 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
     if (max_chars is None or len(text) <= max_chars) and _PLAIN.fullmatch(text):
         return text
     if "\x1b" in text:
+        from ftfy.fixes import remove_terminal_escapes  # imported when needed: ftfy loads slowly
         text = remove_terminal_escapes(text)
     if _MOJIBAKE.search(text):
+        import ftfy
         text = ftfy.fix_encoding(text)
     text = strip_markup(unescape(text))
     text = _SPACE.sub(" ", remove_illegal(text)).strip()

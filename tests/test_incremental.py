@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from feeds.build import build_site
-from feeds.cache import cache_path
+from feeds.cache import BUCKETS, cache_path
 from feeds.settings import Settings, replace
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -217,14 +217,17 @@ def test_a_damaged_or_missing_snapshot_is_rebuilt_from_the_files_table(
     path = cache_path(settings)
     assert path is not None
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (BUCKETS,)
         db.execute(damage)
     (store / "new.md").write_text(_record("After damage", "https://example.org/d", "2030-01-01T00:00:00Z"))
-    report = build_site(settings)
+    report = build_site(settings)  # from memory: the one changed file's bucket is found damaged
     assert report.counts.published == 3
     assert _tree(Path(settings.out)) == _clean_build(tmp_path, store)
+    other = replace(settings, out=str(tmp_path / "other"))  # a full read of the store
+    assert build_site(other).counts == report.counts
+    assert _tree(Path(other.out)) == _tree(Path(settings.out))
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM snapshot").fetchone() == (BUCKETS,)
     assert build_site(settings).unchanged
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from feeds.errors import StoreError
 from feeds.settings import Settings, replace
-from feeds.store import Store, load_store
+from feeds.store import Store, load_store, scan
 
 from .feedcheck import DATA
 from .stores import RecordWriter
@@ -224,11 +224,11 @@ def test_an_empty_store_has_no_records(settings: Settings) -> None:
     assert (store.records, store.problems, store.files) == ((), (), 0)
 
 
-def test_a_file_removed_between_listing_and_looking_is_simply_gone(tmp_path: Path) -> None:
-    from feeds.store import _record_file
-    (tmp_path / "gone.md").write_text("---\ntitle: x\n---\n")
+def test_a_file_removed_between_listing_and_looking_is_simply_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "kept.md").write_text("---\ntitle: y\n---\n")
-    items = sorted(os.scandir(tmp_path), key=lambda e: e.name)
-    (tmp_path / "gone.md").unlink()  # a bot deletes it while the folder is being scanned
-    assert _record_file(items[0], str(tmp_path)) is None
-    assert not isinstance(_record_file(items[1], str(tmp_path)), (str, type(None)))
+    listed = os.listdir
+    # A bot deletes gone.md after the folder was listed, before it is looked at.
+    monkeypatch.setattr(os, "listdir", lambda where: [*listed(where), "gone.md"])
+    entries, problems = scan(tmp_path)
+    assert [e.name for e in entries] == ["kept.md"] and problems == []

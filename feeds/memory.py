@@ -1,0 +1,321 @@
+"""What the last build into a folder knew, and how a few changed files bring it up to date.
+
+Planning looks at every record: at 100,000 records a full build takes
+seconds even when one file changed.  So after each build the cache keeps,
+for its output folder, a `Memory`:
+
+* the listing: every record file's identity (size, modification time, inode);
+* each feed's members: (newest-first key, file name, name as written, logo)
+  of every record it holds, kept per feed so that a change loads only its feeds;
+* each feed's summary (kind, key, display name, total, logo, newest
+  headline): all the index and the OPML list need of a feed that did not change;
+* each file's problems, in the order a full build reports them;
+* the counts, each feed's site paths and the configuration (code and output
+  settings) it was built with.
+
+The next build compares the folder with the listing.  When a few files
+changed and none of them shares its link with another file (the duplicate
+rule needs the whole store), `Memory.update` plans again only the feeds those
+files were or are now in, from their kept members, and loads the full
+records of just those feeds' newest entries.  Every other feed is known to be
+current.  The result is a full build's, byte for byte (tests/test_memory.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from itertools import chain
+from typing import Any
+
+from .cache import UNPUBLISHED, RecordCache, head_tuple, headline
+from .errors import Problem, Severity
+from .plan import (
+    ALL,
+    EMBED_LIMIT,
+    KINDS,
+    PROVIDER,
+    FeedSpec,
+    Kind,
+    Plan,
+    display_name,
+    feed_keys,
+    make_spec,
+    stem,
+)
+from .records import Headline, ReadResult, Record
+from .settings import Settings
+from .store import Entry, Store
+
+# (-published timestamp, id, file name, name as written, logo): sorts newest first,
+# ties broken by id, then by file name as the store is read.
+Member = tuple[float, str, str, str, str | None]
+Summary = tuple[str, str, str, int, str | None, tuple[Any, ...] | None]  # kind, key, name, total, logo, head
+_KIND = {kind.name: kind for kind in KINDS}
+_ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
+
+
+def member(record: Headline, name: str, written: str) -> Member:
+    """What a feed keeps of one record it holds."""
+    return (-record.published_at.timestamp(), record.id, name, written, record.provider.logo)
+
+
+def _feeds_of(record: Headline | None) -> list[tuple[Kind, str, str]]:
+    if record is None:
+        return []
+    return [(ALL, "", ""), *feed_keys(record)]
+
+
+@dataclass
+class Counts:
+    """What a store held, as the summary line tells it."""
+
+    files: int
+    published: int
+    unpublished: int
+    duplicates: int
+    skipped: int
+    feeds: int
+
+    @classmethod
+    def of(cls, store: Store, plan: Plan) -> Counts:
+        """The counts of a store just read and planned."""
+        return cls(store.files, len(store.records), store.unpublished, store.duplicates,
+                   store.skipped, len(plan.feeds))
+
+
+@dataclass
+class Memory:
+    """What the last build into one output folder knew (see the module docstring)."""
+
+    config: str
+    counts: Counts
+    paths: dict[str, list[str]]  # each feed's site paths by stem; the site's own under ""
+    listing: tuple[list[str], Sequence[int]]  # see `_listing`
+    feeds: dict[str, Summary]
+    problems: dict[str, list[tuple[str, str, str, str]]]
+
+    # -- keeping -------------------------------------------------------------
+    @classmethod
+    def load(cls, cache: RecordCache, out: str) -> Memory | None:
+        """What the cache kept for `out`, or None (never built, or kept unreadably)."""
+        kept = cache.memory(out)
+        if kept is None:
+            return None
+        manifest, kept_listing, feeds, problems = kept
+        listing = _read_listing(kept_listing)
+        if listing is None or not (isinstance(feeds, dict) and isinstance(problems, dict)):
+            return None
+        try:
+            raw = json.loads(manifest)
+            memory = cls(raw["config"], Counts(**raw["counts"]), raw["paths"], listing, feeds, problems)
+        except (ValueError, TypeError, KeyError):
+            return None
+        return memory if isinstance(memory.paths, dict) else None
+
+    def save(self, cache: RecordCache, out: str, members: dict[str, list[Member]],
+             gone: Iterable[str] = (), everything: bool = False) -> None:
+        """Keep this memory and these feeds' members (inside a cache transaction)."""
+        manifest = json.dumps({"config": self.config, "counts": asdict(self.counts), "paths": self.paths},
+                              ensure_ascii=False)
+        cache.remember_build(out, manifest, _kept_listing(self.listing), self.feeds, self.problems)
+        cache.save_members(out, members, gone, everything)
+
+    @classmethod
+    def of_build(cls, config: str, counts: Counts, paths: dict[str, list[str]], entries: list[Entry],
+                 store: Store, plan: Plan) -> tuple[Memory, dict[str, list[Member]]]:
+        """The memory of a full build, and every feed's members."""
+        listing = _listing(entries)
+        problems = {name: [_problem_row(p) for p in found] for name, found in store.file_problems.items()}
+        names = store.names
+        feeds: dict[str, Summary] = {}
+        members: dict[str, list[Member]] = {}
+        for spec in plan.feeds:
+            if spec.kind is ALL:
+                rows = [member(r, names[id(r)], "") for r in spec.members]
+            else:
+                rows = [member(r, names[id(r)], _written(r, spec)) for r in spec.members]
+            members[spec.stem] = rows
+            feeds[spec.stem] = _summary(spec)
+        return cls(config, counts, paths, listing, feeds, problems), members
+
+    # -- comparing -----------------------------------------------------------
+    def changes(self, entries: list[Entry]) -> tuple[list[Entry], list[str]]:
+        """The entries whose file is new or changed since, and the names of files gone since."""
+        names, ids = _listing(entries)
+        old_names, old_ids = self.listing
+        if names == old_names:  # the same files: compare identities where they differ
+            if ids == old_ids:
+                return [], []
+            changed = {i // 3 for i, (a, b) in enumerate(zip(ids, old_ids, strict=True)) if a != b}
+            return [entries[i] for i in sorted(changed)], []
+        known = {name: tuple(old_ids[3 * i:3 * i + 3]) for i, name in enumerate(old_names)}
+        changed_entries = [e for e in entries if known.get(e.name) != e[1:]]
+        present = set(names)
+        return changed_entries, [name for name in old_names if name not in present]
+
+    def report_problems(self, scanned: list[Problem]) -> tuple[Problem, ...]:
+        """Every problem, in the order a full build gives them: the scan's, then file by file."""
+        found = list(scanned)
+        for name in sorted(self.problems):
+            found.extend(Problem(f, field, m, Severity(sev)) for f, field, m, sev in self.problems[name])
+        return tuple(found)
+
+    def plan(self, settings: Settings, specs: dict[str, FeedSpec] | None = None) -> Plan:
+        """Every feed, in plan order: those in `specs` as given, the rest from their summaries.
+
+        A feed made from its summary holds only its newest record: enough for the
+        index and the OPML list, not for rendering its own files.
+        """
+        specs = specs or {}
+        ordered = sorted(self.feeds.items(), key=lambda item: (_ORDER[item[1][0]], item[1][1]))
+        feeds = []
+        for key, (kind, feed_key, name, total, logo, head) in ordered:
+            spec = specs.get(key)
+            if spec is None:
+                newest = (headline(head),) if head else ()
+                spec = make_spec(_KIND[kind], feed_key, name, newest, settings, total, logo)
+            feeds.append(spec)
+        return Plan(tuple(feeds))
+
+    # -- updating ------------------------------------------------------------
+    def update(self, cache: RecordCache, out: str, settings: Settings, entries: list[Entry],
+               fresh: dict[str, ReadResult], before: dict[str, tuple[int, Headline | None]],
+               removed: list[str], damaged: set[str]
+               ) -> tuple[Plan, dict[str, list[Member]], list[str]] | None:
+        """Bring this memory up to date with the files read afresh and those removed.
+
+        `before` holds the state and headline the cache had for them; `damaged`
+        the site paths whose files on disk are not the ones last written.  Gives the
+        new plan (the feeds to render in full, the rest from summaries), the new
+        members of the feeds planned again and the feeds that are gone; None
+        when the kept members are unreadable (a full build then follows).
+        """
+        gone_from: dict[str, set[str]] = {}
+        joined: dict[str, list[Member]] = {}
+        kinds: dict[str, tuple[Kind, str]] = {}
+        for name in [*fresh, *removed]:
+            state, old = before.get(name, (None, None))
+            result = fresh.get(name)
+            new = result.record if result else None
+            self.counts.unpublished += (result is not None and result.unpublished) - (state == UNPUBLISHED)
+            self.counts.published += (new is not None) - (old is not None)
+            for kind, key, _ in _feeds_of(old):
+                kinds[stem(kind, key)] = (kind, key)
+                gone_from.setdefault(stem(kind, key), set()).add(name)
+            for kind, key, written in _feeds_of(new):
+                kinds[stem(kind, key)] = (kind, key)
+                joined.setdefault(stem(kind, key), []).append(member(new, name, written))  # type: ignore[arg-type]
+            if result is not None and result.problems:
+                self.problems[name] = [_problem_row(p) for p in result.problems]
+            else:
+                self.problems.pop(name, None)
+        self.listing = _listing(entries)
+        self.counts.files = len(entries)
+        for key, paths in self.paths.items():  # the feeds of damaged files are rendered again
+            if not damaged.isdisjoint(paths):
+                summary = self.feeds.get(key)
+                kinds[key if summary else "feed"] = (_KIND[summary[0]], summary[1]) if summary else (ALL, "")
+        if kinds:  # the site's own files (the index, the OPML list) are looked at again with any feed
+            kinds["feed"] = (ALL, "")
+        kept = cache.members(out, kinds)
+        if any(key in self.feeds and key not in kept for key in kinds):
+            return None
+        members: dict[str, list[Member]] = {}
+        gone = []
+        for key in kinds:
+            rows = kept.get(key, [])
+            if key in gone_from:
+                rows = [m for m in rows if m[2] not in gone_from[key]]
+            for row in joined.get(key, ()):
+                bisect.insort(rows, row)
+            if rows or key == "feed":  # the all-items feed is there even when empty
+                members[key] = rows
+            else:
+                gone.append(key)
+                self.feeds.pop(key, None)
+        specs = self._specs(cache, settings, members, kinds, fresh)
+        self.counts.feeds = len(self.feeds)
+        return self.plan(settings, specs), members, gone
+
+    def _specs(self, cache: RecordCache, settings: Settings, members: dict[str, list[Member]],
+               kinds: dict[str, tuple[Kind, str]], fresh: dict[str, ReadResult]) -> dict[str, FeedSpec]:
+        """The feeds planned again, holding the full records of their newest members."""
+        held = max(settings.limit, EMBED_LIMIT)
+        wanted = {m[2] for rows in members.values() for m in rows[:held]}
+        records: dict[str, Record] = {}
+        for name in wanted:
+            result = fresh.get(name)
+            if result is not None and result.record is not None:
+                records[name] = result.record
+        records.update(cache.records(wanted - records.keys()))
+        specs = {}
+        for key, rows in members.items():
+            kind, feed_key = kinds[key]
+            name = settings.site_title if kind is ALL else display_name(m[3] for m in rows)
+            logo = next((m[4] for m in rows if m[4]), None) if kind is PROVIDER else None
+            spec = make_spec(kind, feed_key, name, tuple(records[m[2]] for m in rows[:held]), settings,
+                             len(rows), logo)
+            specs[key] = spec
+            self.feeds[key] = _summary(spec)
+        return specs
+
+
+def _written(record: Headline, spec: FeedSpec) -> str:
+    """How `record` writes the name of the topic or provider of `spec`."""
+    if spec.kind is PROVIDER:
+        return record.provider.name
+    return next(t.name for t in record.topics if t.slug == spec.key)
+
+
+def _summary(spec: FeedSpec) -> Summary:
+    newest = head_tuple(spec.records[0]) if spec.records else None
+    return (spec.kind.name, spec.key, spec.name, spec.total, spec.logo, newest)
+
+
+def _problem_row(problem: Problem) -> tuple[str, str, str, str]:
+    return (problem.file, problem.field, problem.message, problem.severity.value)
+
+
+def _listing(entries: list[Entry]) -> tuple[list[str], Sequence[int]]:
+    """Every entry's name, and its size, mtime and inode one after another (as 64-bit
+    integers, quick to keep and compare, unless one does not fit)."""
+    ids = [n for e in entries for n in (e.size, e.mtime_ns, e.ino)]
+    try:
+        return [e.name for e in entries], array("q", ids)
+    except OverflowError:
+        return [e.name for e in entries], ids
+
+
+def _kept_listing(listing: tuple[list[str], Sequence[int]]) -> tuple[list[str], Any]:
+    names, ids = listing
+    return names, ids.tobytes() if isinstance(ids, array) else list(ids)
+
+
+def _read_listing(kept: Any) -> tuple[list[str], Sequence[int]] | None:
+    if not (isinstance(kept, tuple) and len(kept) == 2 and isinstance(kept[0], list)):
+        return None
+    names, ids = kept
+    if isinstance(ids, bytes):
+        ids = array("q", ids) if len(ids) % 8 == 0 else None
+    return (names, ids) if isinstance(ids, (list, array)) and len(ids) == 3 * len(names) else None
+
+
+def damaged_paths(out: str, paths: dict[str, list[str]], outputs: dict[str, tuple[str, int, int]]
+                  ) -> set[str]:
+    """The site paths whose file is not the one last written (edited, removed, never written)."""
+    damaged = set()
+    for path in chain.from_iterable(paths.values()):
+        known = outputs.get(path)
+        try:
+            info = os.stat(os.path.join(out, path))
+        except OSError:
+            damaged.add(path)
+            continue
+        if known is None or (info.st_size, info.st_mtime_ns) != known[1:]:
+            damaged.add(path)
+    return damaged
