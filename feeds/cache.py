@@ -305,6 +305,7 @@ class RecordCache:
             self.db.executemany("INSERT OR REPLACE INTO snapshot VALUES (?, ?)",
                                 [(b, marshal.dumps(self._buckets[b])) for b in sorted(self._dirty)])
         self._dirty.clear()
+        self._buckets = {}  # not held while the build goes on; read again when needed
 
     def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None]]:
         """The state and headline of these files as the cache holds them now."""

@@ -27,7 +27,7 @@ import bisect
 import json
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain
 from typing import Any
@@ -131,32 +131,35 @@ class Memory:
         """The memory of a full build, and every feed's members."""
         listing = _listing(entries)
         problems = {name: [_problem_row(p) for p in found] for name, found in store.file_problems.items()}
-        names = store.names
+        # Each record's (-timestamp, id, file name) once, shared by every feed it is in.
+        keys = {id(r): member(r, store.names[id(r)], "")[:3] for r in store.records}
         feeds: dict[str, Summary] = {}
         members: dict[str, list[Member]] = {}
         for spec in plan.feeds:
             if spec.kind is ALL:
-                rows = [member(r, names[id(r)], "") for r in spec.members]
+                rows = [(*keys[id(r)], "", r.provider.logo) for r in spec.members]
             else:
-                rows = [member(r, names[id(r)], _written(r, spec)) for r in spec.members]
+                rows = [(*keys[id(r)], _written(r, spec), r.provider.logo) for r in spec.members]
             members[spec.stem] = rows
             feeds[spec.stem] = _summary(spec)
         return cls(config, counts, paths, listing, feeds, problems), members
 
     # -- comparing -----------------------------------------------------------
     def changes(self, entries: list[Entry]) -> tuple[list[Entry], list[str]]:
-        """The entries whose file is new or changed since, and the names of files gone since."""
-        names, ids = _listing(entries)
+        """The entries whose file is new or changed since, and the names of files gone since.
+
+        The listing kept becomes that of `entries`.
+        """
         old_names, old_ids = self.listing
-        if names == old_names:  # the same files: compare identities where they differ
+        self.listing = names, ids = _listing(entries)
+        if names == old_names:  # the same files: find the identities that differ
             if ids == old_ids:
                 return [], []
-            changed = {i // 3 for i, (a, b) in enumerate(zip(ids, old_ids, strict=True)) if a != b}
-            return [entries[i] for i in sorted(changed)], []
+            return [entries[i] for i in _differing(ids, old_ids, 0, len(entries))], []
         known = {name: tuple(old_ids[3 * i:3 * i + 3]) for i, name in enumerate(old_names)}
-        changed_entries = [e for e in entries if known.get(e.name) != e[1:]]
+        changed = [e for e in entries if known.get(e.name) != e[1:]]
         present = set(names)
-        return changed_entries, [name for name in old_names if name not in present]
+        return changed, [name for name in old_names if name not in present]
 
     def report_problems(self, scanned: list[Problem]) -> tuple[Problem, ...]:
         """Every problem, in the order a full build gives them: the scan's, then file by file."""
@@ -214,7 +217,6 @@ class Memory:
                 self.problems[name] = [_problem_row(p) for p in result.problems]
             else:
                 self.problems.pop(name, None)
-        self.listing = _listing(entries)
         self.counts.files = len(entries)
         for key, paths in self.paths.items():  # the feeds of damaged files are rendered again
             if not damaged.isdisjoint(paths):
@@ -289,6 +291,18 @@ def _listing(entries: list[Entry]) -> tuple[list[str], Sequence[int]]:
         return [e.name for e in entries], array("q", ids)
     except OverflowError:
         return [e.name for e in entries], ids
+
+
+def _differing(ids: Sequence[int], old: Sequence[int], start: int, end: int) -> Iterator[int]:
+    """The entries in [start, end) whose identities differ, halving ranges that differ (few do)."""
+    if ids[3 * start:3 * end] == old[3 * start:3 * end]:
+        return
+    if end - start <= 16:
+        yield from (i for i in range(start, end) if ids[3 * i:3 * i + 3] != old[3 * i:3 * i + 3])
+        return
+    middle = (start + end) // 2
+    yield from _differing(ids, old, start, middle)
+    yield from _differing(ids, old, middle, end)
 
 
 def _kept_listing(listing: tuple[list[str], Sequence[int]]) -> tuple[list[str], Any]:

@@ -8,6 +8,7 @@ from here, so their bytes are the same.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -151,9 +152,11 @@ def make_many(work: list[tuple[Artifact, FeedSpec | None]], settings: Settings, 
     _WORK[:] = work
     step = max(1, min(64, len(work) // (jobs * 8)))
     chunks = [(range(i, min(i + step, len(work))), settings) for i in range(0, len(work), step)]
+    gc.freeze()  # the workers share the parent's records instead of copying what GC touches
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for chunk in pool.imap(_make_chunk, chunks):
                 yield from chunk
     finally:
+        gc.unfreeze()
         _WORK.clear()

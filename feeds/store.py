@@ -281,18 +281,20 @@ def load_store(settings: Settings, progress: Progress | None = None,
     entries, problems = scanned if scanned is not None else scan(Path(settings.records))
     problems = list(problems)
     known = cache.files() if cache else {}
-    stale = [e for e in entries if (k := known.get(e.name)) is None or k.identity != e.identity]
+    stale = [e for e in entries if (k := known.get(e.name)) is None or k.identity != e[1:]]
     if progress and len(stale) < len(entries):
         progress(len(entries) - len(stale))
     read = read_files(stale, settings, progress, encoded=cache is not None)
     fresh = {e.name: result for e, (result, _) in zip(stale, read, strict=True)}
+    rows = [(e.name, e.identity, row) for e, (_, row) in zip(stale, read, strict=True) if row is not None]
+    del read
     if cache is not None:
         names = {e.name for e in entries}
         with cache.transaction():
-            cache.remember((e.name, e.identity, row) for e, (_, row) in zip(stale, read, strict=True)
-                           if row is not None)
+            cache.remember(rows)
             cache.forget(name for name in known if name not in names)
             cache.save_snapshot()
+    del rows  # what the cache keeps of each file is not held on to while planning and rendering
     outcomes = []
     for entry in entries:
         result = fresh.get(entry.name)
