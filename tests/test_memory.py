@@ -50,6 +50,18 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _built_store(tmp_path: Path, rng: random.Random, count: int, limit: int) -> tuple[Path, Settings]:
+    """A store of `count` random records, built once into tmp_path/out with a cache."""
+    records = tmp_path / "records"
+    records.mkdir()
+    for n in range(count):
+        (records / f"{n:02d}.md").write_text(_record(rng, n))
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"),
+                             cache_dir=str(tmp_path / "cache"), limit=limit)
+    build_site(settings)
+    return records, settings
+
+
 def _clean(tmp_path: Path, records: Path, limit: int) -> BuildReport:
     out = tmp_path / "clean"
     shutil.rmtree(out, ignore_errors=True)
@@ -128,14 +140,8 @@ def _edits(rng: random.Random, records: Path, out: Path, counter: list[int]) -> 
 def test_builds_from_memory_equal_clean_builds_through_random_edits(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     limit = rng.choice([3, 5, 50])  # below, at and above what an embed shows (10)
-    records = tmp_path / "records"
-    records.mkdir()
-    for n in range(rng.randint(8, 40)):
-        (records / f"{n:02d}_seed.md").write_text(_record(rng, n))
-    out = tmp_path / "out"
-    settings = Settings.make(records=str(records), out=str(out), cache_dir=str(tmp_path / "cache"),
-                             limit=limit)
-    build_site(settings)
+    records, settings = _built_store(tmp_path, rng, rng.randint(8, 40), limit)
+    out = Path(settings.out)
     counter = [1000]
     edits = _edits(rng, records, out, counter)
     names = sorted(edits)
@@ -156,14 +162,7 @@ def test_builds_from_memory_equal_clean_builds_through_random_edits(tmp_path: Pa
 
 def test_a_build_from_memory_reads_only_the_changed_file_and_renders_only_its_feeds(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = random.Random(7)
-    records = tmp_path / "records"
-    records.mkdir()
-    for n in range(30):
-        (records / f"{n:02d}.md").write_text(_record(rng, n))
-    settings = Settings.make(records=str(records), out=str(tmp_path / "out"),
-                             cache_dir=str(tmp_path / "cache"))
-    build_site(settings)
+    records, settings = _built_store(tmp_path, random.Random(7), 30, 50)
     victim = records / "05.md"
     victim.write_text(victim.read_text().replace('title: "', 'title: "Changed ', 1))
 
@@ -214,13 +213,7 @@ def test_a_damaged_memory_gives_a_full_build(tmp_path: Path, damage: str) -> Non
 
     from feeds.cache import cache_path
     rng = random.Random(3)
-    records = tmp_path / "records"
-    records.mkdir()
-    for n in range(12):
-        (records / f"{n:02d}.md").write_text(_record(rng, n))
-    settings = Settings.make(records=str(records), out=str(tmp_path / "out"),
-                             cache_dir=str(tmp_path / "cache"), limit=5)
-    build_site(settings)
+    records, settings = _built_store(tmp_path, rng, 12, 5)
     path = cache_path(settings)
     assert path is not None
     with sqlite3.connect(path) as db:
