@@ -233,7 +233,8 @@ def build_site(settings: Settings, progress: Progress | None = None) -> BuildRep
         result = export_files(out, _site_files(artifacts, store.full, settings, previous, digests), MANAGED)
         counts = Counts.of(store, plan)
         if cache:
-            memory, members = Memory.of_build(config, counts, _by_feed(artifacts), scanned[0], store, plan)
+            memory, members = Memory.of_build(config, counts, _by_feed(artifacts), scanned[0], store, plan,
+                                              settings)
             with cache.transaction():
                 cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
                 memory.save(cache, real_out, members, everything=True)

@@ -337,16 +337,6 @@ class RecordCache:
                 found[name] = decode(head, payload)
         return found
 
-    # -- meta ----------------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        """A value kept under `key` (what the last build into a folder found), or None."""
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Keep `value` under `key`."""
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     # -- what the last build into a folder knew --------------------------------
     def memory(self, out: str) -> tuple[str, Any, Any, Any] | None:
         """The manifest (JSON) and the listing, feeds and problems kept for `out`, or None."""

@@ -6,7 +6,9 @@ for its output folder, a `Memory`:
 
 * the listing: every record file's identity (size, modification time, inode);
 * each feed's members: (newest-first key, file name, name as written, logo)
-  of every record it holds, kept per feed so that a change loads only its feeds;
+  of every record it holds, kept per feed so that a change loads only its
+  feeds; of the all-items feed, which every change touches, only the newest
+  `RESERVE` (its total is the count of published records);
 * each feed's summary (kind, key, display name, total, logo, newest
   headline): all the index and the OPML list need of a feed that did not change;
 * each file's problems, in the order a full build reports them;
@@ -56,6 +58,7 @@ from .store import Entry, Store
 Member = tuple[float, str, str, str, str | None]
 Summary = tuple[str, str, str, int, str | None, tuple[Any, ...] | None]  # kind, key, name, total, logo, head
 _KIND = {kind.name: kind for kind in KINDS}
+RESERVE = 2_000  # all-items members kept beyond those shown; when changes use them up, a full build
 _ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
 
 
@@ -127,7 +130,7 @@ class Memory:
 
     @classmethod
     def of_build(cls, config: str, counts: Counts, paths: dict[str, list[str]], entries: list[Entry],
-                 store: Store, plan: Plan) -> tuple[Memory, dict[str, list[Member]]]:
+                 store: Store, plan: Plan, settings: Settings) -> tuple[Memory, dict[str, list[Member]]]:
         """The memory of a full build, and every feed's members."""
         listing = _listing(entries)
         problems = {name: [_problem_row(p) for p in found] for name, found in store.file_problems.items()}
@@ -137,7 +140,7 @@ class Memory:
         members: dict[str, list[Member]] = {}
         for spec in plan.feeds:
             if spec.kind is ALL:
-                rows = [(*keys[id(r)], "", r.provider.logo) for r in spec.members]
+                rows = [(*keys[id(r)], "", r.provider.logo) for r in spec.members[:_kept(settings)]]
             else:
                 rows = [(*keys[id(r)], _written(r, spec), r.provider.logo) for r in spec.members]
             members[spec.stem] = rows
@@ -198,6 +201,7 @@ class Memory:
         members of the feeds planned again and the feeds that are gone; None
         when the kept members are unreadable (a full build then follows).
         """
+        previous_total = self.counts.published
         gone_from: dict[str, set[str]] = {}
         joined: dict[str, list[Member]] = {}
         kinds: dict[str, tuple[Kind, str]] = {}
@@ -231,10 +235,18 @@ class Memory:
         gone = []
         for key in kinds:
             rows = kept.get(key, [])
+            # All of the feed's members, or (the all-items feed) only its newest: then a record
+            # older than the last one kept stays out, as records past the reserve always do.
+            whole = key != "feed" or len(rows) == previous_total
             if key in gone_from:
                 rows = [m for m in rows if m[2] not in gone_from[key]]
             for row in joined.get(key, ()):
-                bisect.insort(rows, row)
+                if whole or (rows and row < rows[-1]):
+                    bisect.insort(rows, row)
+            if key == "feed":
+                if not whole and len(rows) < max(settings.limit, EMBED_LIMIT):
+                    return None  # the reserve is used up: the full build fills it again
+                del rows[_kept(settings):]
             if rows or key == "feed":  # the all-items feed is there even when empty
                 members[key] = rows
             else:
@@ -260,11 +272,17 @@ class Memory:
             kind, feed_key = kinds[key]
             name = settings.site_title if kind is ALL else display_name(m[3] for m in rows)
             logo = next((m[4] for m in rows if m[4]), None) if kind is PROVIDER else None
+            total = self.counts.published if kind is ALL else len(rows)
             spec = make_spec(kind, feed_key, name, tuple(records[m[2]] for m in rows[:held]), settings,
-                             len(rows), logo)
+                             total, logo)
             specs[key] = spec
             self.feeds[key] = _summary(spec)
         return specs
+
+
+def _kept(settings: Settings) -> int:
+    """How many of the all-items feed's members are kept."""
+    return max(settings.limit, EMBED_LIMIT) + RESERVE
 
 
 def _written(record: Headline, spec: FeedSpec) -> str:

@@ -138,6 +138,18 @@ def _edits(rng: random.Random, records: Path, out: Path, counter: list[int]) -> 
 
 @pytest.mark.parametrize("seed", range(int(os.environ.get("FEEDS_MEMORY_SEEDS", "12"))))
 def test_builds_from_memory_equal_clean_builds_through_random_edits(tmp_path: Path, seed: int) -> None:
+    _random_edits(tmp_path, seed)
+
+
+@pytest.mark.parametrize("seed", range(100, 106))
+def test_the_all_items_reserve_running_out_gives_clean_builds(
+        tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one all-items member kept beyond those shown, edits use the reserve up quickly."""
+    monkeypatch.setattr("feeds.memory.RESERVE", 1)
+    _random_edits(tmp_path, seed)
+
+
+def _random_edits(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     limit = rng.choice([3, 5, 50])  # below, at and above what an embed shows (10)
     records, settings = _built_store(tmp_path, rng, rng.randint(8, 40), limit)
