@@ -165,14 +165,13 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
         progress(len(entries) - len(changed))
     before = cache.states([*(e.name for e in changed), *removed])
     read = read_files(changed, settings, progress, encoded=True)
-    fresh: dict[str, ReadResult] = {}
-    with cache.transaction():
-        cache.remember((e.name, e.identity, row) for e, (_, row) in zip(changed, read, strict=True)
-                       if row is not None)
-        cache.forget(removed)
-        cache.save_snapshot()
-        for entry, (outcome, _) in zip(changed, read, strict=True):
-            fresh[entry.name] = outcome
+    fresh: dict[str, ReadResult] = {e.name: outcome for e, (outcome, _) in zip(changed, read, strict=True)}
+    if changed or removed:
+        with cache.transaction():
+            cache.remember((e.name, e.identity, row) for e, (_, row) in zip(changed, read, strict=True)
+                           if row is not None)
+            cache.forget(removed)
+            cache.save_snapshot()
     links = {(h.link, name) for name, (_, h) in before.items() if h is not None}
     links |= {(r.record.link, name) for name, r in fresh.items() if r.record is not None}
     if any(cache.shares_link(link, name) for link, name in links):
@@ -186,8 +185,8 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
             with cache.transaction():
                 cache.wrote(real_out, [], result.paths_removed)
         problems = memory.report_problems(scan_problems)
-        counts = replace(memory.counts, skipped=len({p.file for p in problems if p.is_error}))
-        return BuildReport(counts, problems, result, time.perf_counter() - started, unchanged=True)
+        return BuildReport(replace(memory.counts), problems, result, time.perf_counter() - started,
+                           unchanged=True)
     try:
         updated = memory.update(cache, real_out, settings, entries, fresh, before, removed, damaged)
     except (TypeError, ValueError, IndexError, KeyError):
@@ -206,7 +205,6 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
         memory.paths.pop(stem, None)
     memory.paths.update(_by_feed(artifacts))
     problems = memory.report_problems(scan_problems)
-    memory.counts.skipped = len({p.file for p in problems if p.is_error})
     with cache.transaction():
         cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
         memory.save(cache, real_out, members, gone)

@@ -12,6 +12,7 @@ is still published.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -55,3 +56,8 @@ class Problem:
     def is_error(self) -> bool:
         """True when the problem kept the record out of every feed."""
         return self.severity is Severity.ERROR
+
+
+def skipped(problems: Iterable[Problem]) -> int:
+    """How many record files these problems kept from being published (those with an error)."""
+    return len({p.file for p in problems if p.is_error})

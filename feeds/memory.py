@@ -35,7 +35,7 @@ from itertools import chain
 from typing import Any
 
 from .cache import UNPUBLISHED, RecordCache, head_tuple, headline
-from .errors import Problem, Severity
+from .errors import Problem, Severity, skipped
 from .plan import (
     ALL,
     EMBED_LIMIT,
@@ -165,10 +165,14 @@ class Memory:
         return changed, [name for name in old_names if name not in present]
 
     def report_problems(self, scanned: list[Problem]) -> tuple[Problem, ...]:
-        """Every problem, in the order a full build gives them: the scan's, then file by file."""
+        """Every problem, in the order a full build gives them: the scan's, then file by file.
+
+        The count of files skipped follows from them.
+        """
         found = list(scanned)
         for name in sorted(self.problems):
             found.extend(Problem(f, field, m, Severity(sev)) for f, field, m, sev in self.problems[name])
+        self.counts.skipped = skipped(found)
         return tuple(found)
 
     def plan(self, settings: Settings, specs: dict[str, FeedSpec] | None = None) -> Plan:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import UNPUBLISHED, Encoded, Identity, RecordCache, encode_result
-from .errors import Problem, Severity, StoreError
+from .errors import Problem, Severity, StoreError, skipped
 from .records import RECORD_SUFFIXES, Headline, ReadResult, Record, read_record
 from .settings import Settings
 
@@ -49,7 +49,7 @@ class Store:
     @property
     def skipped(self) -> int:
         """How many record files could not be published because of an error."""
-        return len({p.file for p in self.problems if p.is_error})
+        return skipped(self.problems)
 
     def full(self, headlines: Iterable[Headline]) -> tuple[Record, ...]:
         """The full records of `headlines`, loading from the cache those not in memory."""
