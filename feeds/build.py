@@ -27,7 +27,7 @@ from . import __version__
 from .cache import RecordCache, open_cache
 from .errors import Problem
 from .export import ExportResult, export_files
-from .memory import Counts, Memory, damaged_paths
+from .memory import Counts, Memory
 from .plan import FeedSpec, Plan, plan_feeds
 from .records import Headline, ReadResult, Record
 from .settings import Settings
@@ -86,15 +86,20 @@ def _config(settings: Settings) -> str:
                            digest_size=16).hexdigest()
 
 
-def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest: str) -> bool:
-    """True when `path` under `out` is the file last written for this `digest`."""
-    if previous is None or previous[0] != digest:
+def _intact(out: Path | str, path: str, known: tuple[str, int, int] | None) -> bool:
+    """True when `path` under `out` is the file last written there (`known`: its outputs row)."""
+    if known is None:
         return False
     try:
-        info = os.stat(out / path)
+        info = os.stat(os.path.join(out, path))
     except OSError:
         return False
-    return (info.st_size, info.st_mtime_ns) == previous[1:]
+    return (info.st_size, info.st_mtime_ns) == known[1:]
+
+
+def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest: str) -> bool:
+    """True when `path` under `out` is the file last written for this `digest`."""
+    return previous is not None and previous[0] == digest and _intact(out, path, previous)
 
 
 Full = Callable[[tuple[Headline, ...]], tuple[Record, ...]]
@@ -177,7 +182,8 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
     if any(cache.shares_link(link, name) for link, name in links):
         return None  # the duplicate rule needs the whole store
     outputs = cache.outputs(real_out)
-    damaged = damaged_paths(real_out, memory.paths, outputs)
+    damaged = {p for paths in memory.paths.values() for p in paths  # edited, removed, never written
+               if not _intact(real_out, p, outputs.get(p))}
     if not (changed or removed or damaged):  # nothing to read, plan or render
         result = export_files(out, ((p, None) for paths in memory.paths.values() for p in paths),
                               MANAGED)  # strays still go

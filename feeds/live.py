@@ -31,7 +31,7 @@ from .plan import Plan, plan_feeds
 from .records import Headline, Record
 from .settings import Settings
 from .site import Artifact, narrowed_artifact, site_artifacts
-from .store import Store, load_store, scan
+from .store import Entry, Store, load_store, scan
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
@@ -205,12 +205,13 @@ class LiveSite:
         return last
 
 
-def _identities(root: Path) -> dict[str, object]:
+def _identities(root: Path) -> list[Entry]:
+    """The folder's record files with their identities (a list of tuples: compared in C)."""
     try:
         entries, _ = scan(root)
     except Exception:  # a vanished folder is a change like any other
-        return {}
-    return {e.name: e.identity for e in entries}
+        return []
+    return entries
 
 
 def _inotify(root: Path, dirty: threading.Event) -> bool:

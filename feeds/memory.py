@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from itertools import chain
 from typing import Any
 
 from .cache import UNPUBLISHED, RecordCache, head_tuple, headline
@@ -134,17 +132,12 @@ class Memory:
         """The memory of a full build, and every feed's members."""
         listing = _listing(entries)
         problems = {name: [_problem_row(p) for p in found] for name, found in store.file_problems.items()}
-        # Each record's (-timestamp, id, file name) once, shared by every feed it is in.
-        keys = {id(r): member(r, store.names[id(r)], "")[:3] for r in store.records}
-        feeds: dict[str, Summary] = {}
-        members: dict[str, list[Member]] = {}
-        for spec in plan.feeds:
-            if spec.kind is ALL:
-                rows = [(*keys[id(r)], "", r.provider.logo) for r in spec.members[:_kept(settings)]]
-            else:
-                rows = [(*keys[id(r)], _written(r, spec), r.provider.logo) for r in spec.members]
-            members[spec.stem] = rows
-            feeds[spec.stem] = _summary(spec)
+        members: dict[str, list[Member]] = {spec.stem: [] for spec in plan.feeds}
+        for r in store.records:  # newest first, as every feed holds them
+            for kind, key, written in _feeds_of(r):
+                members[stem(kind, key)].append(member(r, store.names[id(r)], written))
+        del members["feed"][_kept(settings):]
+        feeds = {spec.stem: _summary(spec) for spec in plan.feeds}
         return cls(config, counts, paths, listing, feeds, problems), members
 
     # -- comparing -----------------------------------------------------------
@@ -289,13 +282,6 @@ def _kept(settings: Settings) -> int:
     return max(settings.limit, EMBED_LIMIT) + RESERVE
 
 
-def _written(record: Headline, spec: FeedSpec) -> str:
-    """How `record` writes the name of the topic or provider of `spec`."""
-    if spec.kind is PROVIDER:
-        return record.provider.name
-    return next(t.name for t in record.topics if t.slug == spec.key)
-
-
 def _summary(spec: FeedSpec) -> Summary:
     newest = head_tuple(spec.records[0]) if spec.records else None
     return (spec.kind.name, spec.key, spec.name, spec.total, spec.logo, newest)
@@ -339,19 +325,3 @@ def _read_listing(kept: Any) -> tuple[list[str], Sequence[int]] | None:
     if isinstance(ids, bytes):
         ids = array("q", ids) if len(ids) % 8 == 0 else None
     return (names, ids) if isinstance(ids, (list, array)) and len(ids) == 3 * len(names) else None
-
-
-def damaged_paths(out: str, paths: dict[str, list[str]], outputs: dict[str, tuple[str, int, int]]
-                  ) -> set[str]:
-    """The site paths whose file is not the one last written (edited, removed, never written)."""
-    damaged = set()
-    for path in chain.from_iterable(paths.values()):
-        known = outputs.get(path)
-        try:
-            info = os.stat(os.path.join(out, path))
-        except OSError:
-            damaged.add(path)
-            continue
-        if known is None or (info.st_size, info.st_mtime_ns) != known[1:]:
-            damaged.add(path)
-    return damaged
