@@ -150,6 +150,21 @@ def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[t
     return rows
 
 
+def _before(cache: RecordCache, held: dict[str, tuple[int, ...]]
+            ) -> dict[str, tuple[int, Headline | None]] | None:
+    """What the memory's build knew of the files it held that changed: state and headline.
+
+    The cache holds one row per file for every build from the same store: a
+    build into another folder may have read a file afresh since.  Its row is
+    what this memory knew only when it is of the identity this memory listed;
+    None when one is not (the full build then decides).
+    """
+    rows = cache.states(held)
+    if any(rows.get(name, (0, None, None))[2] != identity for name, identity in held.items()):
+        return None
+    return {name: (state, head) for name, (state, head, _) in rows.items()}
+
+
 def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], list[Problem]],
             config: str, started: float, progress: Progress | None) -> BuildReport | None:
     """The build, started from what the last build into the same folder knew; None when it cannot.
@@ -163,12 +178,14 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
     entries, scan_problems = scanned
     if memory is None or memory.config != config:
         return None
-    changed, removed = memory.changes(entries)
+    changed, removed, held = memory.changes(entries)
     if len(changed) + len(removed) > max(FEW_FILES, len(entries) // 10):
+        return None
+    before = _before(cache, held)
+    if before is None:
         return None
     if progress:
         progress(len(entries) - len(changed))
-    before = cache.states([*(e.name for e in changed), *removed])
     read = read_files(changed, settings, progress, encoded=True)
     fresh: dict[str, ReadResult] = {e.name: outcome for e, (outcome, _) in zip(changed, read, strict=True)}
     if changed or removed:

@@ -307,16 +307,18 @@ class RecordCache:
         self._dirty.clear()
         self._buckets = {}  # not held while the build goes on; read again when needed
 
-    def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None]]:
-        """The state and headline of these files as the cache holds them now."""
+    def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None, tuple[int, int, int]]]:
+        """The state, headline and identity (size, mtime_ns, inode) of these files as the cache
+        holds them now."""
         found = {}
         wanted = list(names)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for name, state, head in self.db.execute(
-                    f"SELECT name, state, head FROM files WHERE name IN ({marks})", chunk):
-                found[name] = (state, headline(json.loads(head)) if head else None)
+            for name, state, head, size, mtime, ino in self.db.execute(
+                    f"SELECT name, state, head, size, mtime_ns, ino FROM files WHERE name IN ({marks})",
+                    chunk):
+                found[name] = (state, headline(json.loads(head)) if head else None, (size, mtime, ino))
         return found
 
     def shares_link(self, link: str, name: str) -> bool:

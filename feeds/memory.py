@@ -141,8 +141,9 @@ class Memory:
         return cls(config, counts, paths, listing, feeds, problems), members
 
     # -- comparing -----------------------------------------------------------
-    def changes(self, entries: list[Entry]) -> tuple[list[Entry], list[str]]:
-        """The entries whose file is new or changed since, and the names of files gone since.
+    def changes(self, entries: list[Entry]) -> tuple[list[Entry], list[str], dict[str, tuple[int, ...]]]:
+        """The entries whose file is new or changed since, the names of files gone since, and
+        the identity this memory knew for each of those names it held.
 
         The listing kept becomes that of `entries`.
         """
@@ -150,12 +151,18 @@ class Memory:
         self.listing = names, ids = _listing(entries)
         if names == old_names:  # the same files: find the identities that differ
             if ids == old_ids:
-                return [], []
-            return [entries[i] for i in _differing(ids, old_ids, 0, len(entries))], []
+                return [], [], {}
+            changed = [entries[i] for i in _differing(ids, old_ids, 0, len(entries))]
+            index = {e.name: i for i, e in enumerate(entries)} if changed else {}
+            return changed, [], {e.name: tuple(old_ids[3 * index[e.name]:3 * index[e.name] + 3])
+                                 for e in changed}
         known = {name: tuple(old_ids[3 * i:3 * i + 3]) for i, name in enumerate(old_names)}
         changed = [e for e in entries if known.get(e.name) != e[1:]]
         present = set(names)
-        return changed, [name for name in old_names if name not in present]
+        removed = [name for name in old_names if name not in present]
+        held = {e.name: known[e.name] for e in changed if e.name in known}
+        held.update((name, known[name]) for name in removed)
+        return changed, removed, held
 
     def report_problems(self, scanned: list[Problem]) -> tuple[Problem, ...]:
         """Every problem, in the order a full build gives them: the scan's, then file by file.
@@ -192,7 +199,7 @@ class Memory:
                ) -> tuple[Plan, dict[str, list[Member]], list[str]] | None:
         """Bring this memory up to date with the files read afresh and those removed.
 
-        `before` holds the state and headline the cache had for them; `damaged`
+        `before` holds the state and headline the last build knew of those it held; `damaged`
         the site paths whose files on disk are not the ones last written.  Gives the
         new plan (the feeds to render in full, the rest from summaries), the new
         members of the feeds planned again and the feeds that are gone; None

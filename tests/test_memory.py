@@ -9,6 +9,7 @@ store with no cache at all: every file's bytes, the counts and the problems.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -149,11 +150,20 @@ def test_the_all_items_reserve_running_out_gives_clean_builds(
     _random_edits(tmp_path, seed)
 
 
-def _random_edits(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed", range(200, 206))
+def test_builds_into_two_folders_from_one_store_stay_equal_to_clean_builds(tmp_path: Path, seed: int) -> None:
+    """Both folders' builds share the store's cache: each reads files the other has read afresh."""
+    _random_edits(tmp_path, seed, second_out=True)
+
+
+def _random_edits(tmp_path: Path, seed: int, second_out: bool = False) -> None:
     rng = random.Random(seed)
     limit = rng.choice([3, 5, 50])  # below, at and above what an embed shows (10)
     records, settings = _built_store(tmp_path, rng, rng.randint(8, 40), limit)
     out = Path(settings.out)
+    other = dataclasses.replace(settings, out=str(tmp_path / "other"))
+    if second_out:
+        build_site(other)
     counter = [1000]
     edits = _edits(rng, records, out, counter)
     names = sorted(edits)
@@ -162,6 +172,8 @@ def _random_edits(tmp_path: Path, seed: int) -> None:
         for name in done:
             if any(p.is_file() for p in records.iterdir()) or name == "add":
                 edits[name]()
+        if second_out and rng.random() < 0.6:  # the other folder is built first, now and then
+            build_site(other)
         report = build_site(settings)
         clean = _clean(tmp_path, records, limit)
         where = f"seed {seed}, step {step}, after {done}: {report.summary()}"
