@@ -27,7 +27,7 @@ from . import __version__
 from .cache import RecordCache, open_cache
 from .errors import Problem
 from .export import ExportResult, export_files
-from .memory import Counts, Memory
+from .memory import Counts, Member, Memory
 from .plan import FeedSpec, Plan, plan_feeds
 from .records import Headline, ReadResult, Record
 from .settings import Settings
@@ -133,7 +133,7 @@ def _site_files(artifacts: list[Artifact], full: Full, settings: Settings,
     yield from make_many(work, settings, settings.jobs)
 
 
-def _by_feed(artifacts: list[Artifact]) -> dict[str, list[str]]:
+def by_feed(artifacts: list[Artifact]) -> dict[str, list[str]]:
     """The site paths of each feed (by stem; the site's own files under "")."""
     paths: dict[str, list[str]] = {}
     for artifact in artifacts:
@@ -165,19 +165,38 @@ def _before(cache: RecordCache, held: dict[str, tuple[int, ...]]
     return {name: (state, head) for name, (state, head, _) in rows.items()}
 
 
-def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], list[Problem]],
-            config: str, started: float, progress: Progress | None) -> BuildReport | None:
-    """The build, started from what the last build into the same folder knew; None when it cannot.
+@dataclass
+class Advanced:
+    """A memory brought up to date with the record folder (`advance`).
 
-    It cannot when there is no such build, its code or output settings differ,
-    too many files changed, or a changed file shares its link with another.
+    `plan`, `members` and `gone` are `Memory.update`'s; all None when no file
+    changed (and nothing was damaged): the memory is then as it was kept.
     """
-    out = Path(settings.out)
-    real_out = os.path.realpath(out)
-    memory = Memory.load(cache, real_out)
+
+    memory: Memory
+    problems: list[Problem]  # the scan's
+    plan: Plan | None = None
+    members: dict[str, list[Member]] | None = None
+    gone: list[str] | None = None
+
+
+def advance(cache: RecordCache, key: str, settings: Settings, scanned: tuple[list[Entry], list[Problem]],
+            config: str, progress: Progress | None = None, keep_all: bool = False,
+            damage: Callable[[Memory], set[str]] = lambda memory: set()) -> Advanced | None:
+    """The memory kept under `key`, brought up to date with the files that changed since.
+
+    Only the changed files are read (and remembered in the cache).  None when
+    it cannot be: no such memory, its code or output settings differ, too
+    many files changed, the cache's rows are not those the memory knew, a
+    changed file shares its link with another, or the kept members are
+    unreadable; the full build decides then.  `damage` gives the site paths
+    whose files must be made again although no record of theirs changed.
+    """
+    memory = Memory.load(cache, key)
     entries, scan_problems = scanned
     if memory is None or memory.config != config:
         return None
+    memory.keep_all = keep_all
     changed, removed, held = memory.changes(entries)
     if len(changed) + len(removed) > max(FEW_FILES, len(entries) // 10):
         return None
@@ -198,25 +217,44 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
     links |= {(r.record.link, name) for name, r in fresh.items() if r.record is not None}
     if any(cache.shares_link(link, name) for link, name in links):
         return None  # the duplicate rule needs the whole store
-    outputs = cache.outputs(real_out)
-    damaged = {p for paths in memory.paths.values() for p in paths  # edited, removed, never written
-               if not _intact(real_out, p, outputs.get(p))}
-    if not (changed or removed or damaged):  # nothing to read, plan or render
+    damaged = damage(memory)
+    if not (changed or removed or damaged):
+        return Advanced(memory, scan_problems)
+    try:
+        updated = memory.update(cache, key, settings, entries, fresh, before, removed, damaged)
+    except (TypeError, ValueError, IndexError, KeyError):
+        updated = None  # members kept in another shape (a damaged cache): the full build decides
+    if updated is None:
+        return None
+    return Advanced(memory, scan_problems, *updated)
+
+
+def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], list[Problem]],
+            config: str, started: float, progress: Progress | None) -> BuildReport | None:
+    """The build, started from what the last build into the same folder knew; None when it cannot."""
+    out = Path(settings.out)
+    real_out = os.path.realpath(out)
+    outputs: dict[str, tuple[str, int, int]] = {}
+
+    def damage(memory: Memory) -> set[str]:  # edited, removed, never written
+        outputs.update(cache.outputs(real_out))
+        return {p for paths in memory.paths.values() for p in paths
+                if not _intact(real_out, p, outputs.get(p))}
+
+    advanced = advance(cache, real_out, settings, scanned, config, progress, damage=damage)
+    if advanced is None:
+        return None
+    memory = advanced.memory
+    if advanced.plan is None:  # nothing to read, plan or render
         result = export_files(out, ((p, None) for paths in memory.paths.values() for p in paths),
                               MANAGED)  # strays still go
         if result.removed:
             with cache.transaction():
                 cache.wrote(real_out, [], result.paths_removed)
-        problems = memory.report_problems(scan_problems)
+        problems = memory.report_problems(advanced.problems)
         return BuildReport(replace(memory.counts), problems, result, time.perf_counter() - started,
                            unchanged=True)
-    try:
-        updated = memory.update(cache, real_out, settings, entries, fresh, before, removed, damaged)
-    except (TypeError, ValueError, IndexError, KeyError):
-        updated = None  # members kept in another shape (a damaged cache): the full build decides
-    if updated is None:
-        return None
-    plan, members, gone = updated
+    plan, members, gone = advanced.plan, advanced.members or {}, advanced.gone or []
     # Only the feeds planned again (and the site's own files, when there are any) are looked at.
     artifacts = site_artifacts(plan, settings, set(members)) if members else []
     kept = [p for stem, paths in memory.paths.items() if stem not in members and stem not in gone
@@ -224,10 +262,8 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
     digests: dict[str, str] = {}
     files = _site_files(artifacts, lambda records: records, settings, outputs, digests)  # type: ignore[arg-type,return-value]
     result = export_files(out, chain(files, ((p, None) for p in kept)), MANAGED)
-    for stem in gone:
-        memory.paths.pop(stem, None)
-    memory.paths.update(_by_feed(artifacts))
-    problems = memory.report_problems(scan_problems)
+    memory.forget_paths(gone, by_feed(artifacts))
+    problems = memory.report_problems(advanced.problems)
     with cache.transaction():
         cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
         memory.save(cache, real_out, members, gone)
@@ -254,7 +290,7 @@ def build_site(settings: Settings, progress: Progress | None = None) -> BuildRep
         result = export_files(out, _site_files(artifacts, store.full, settings, previous, digests), MANAGED)
         counts = Counts.of(store, plan)
         if cache:
-            memory, members = Memory.of_build(config, counts, _by_feed(artifacts), scanned[0], store, plan,
+            memory, members = Memory.of_build(config, counts, by_feed(artifacts), scanned[0], store, plan,
                                               settings)
             with cache.transaction():
                 cache.wrote(real_out, _written(out, result, digests), result.paths_removed)

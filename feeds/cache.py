@@ -44,7 +44,7 @@ from .errors import Problem, Severity
 from .records import Headline, Image, Provider, ReadResult, Record, Related, Topic
 from .settings import Settings
 
-FORMAT = 3
+FORMAT = 4
 BUCKETS = 64  # snapshot blobs; one changed file rewrites one
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY, blob BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS builds (out TEXT PRIMARY KEY, manifest TEXT NOT NULL, listing BLOB NOT NULL,
     feeds BLOB NOT NULL, problems BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS members (out TEXT NOT NULL, stem TEXT NOT NULL, blob BLOB NOT NULL,
-    PRIMARY KEY (out, stem));
+    generation INTEGER NOT NULL, PRIMARY KEY (out, stem));
 CREATE TABLE IF NOT EXISTS outputs (
     out TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, PRIMARY KEY (out, path));
@@ -199,13 +199,11 @@ class RecordCache:
             self._reset()
 
     def _reset(self) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM files")
-            self.db.execute("DELETE FROM outputs")
-            self.db.execute("DELETE FROM meta")
-            self.db.execute("DELETE FROM snapshot")
-            self.db.execute("DELETE FROM builds")
-            self.db.execute("DELETE FROM members")
+        with self.transaction():  # the tables of another format may have other columns
+            for table in ("files", "outputs", "meta", "snapshot", "builds", "members"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self.db.execute(statement)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (str(FORMAT),))
 
     def close(self) -> None:
@@ -364,14 +362,23 @@ class RecordCache:
                 found[stem] = members
         return found
 
-    def save_members(self, out: str, members: dict[str, Any], gone: Iterable[str] = (),
+    def feed_members(self, out: str, stem: str) -> tuple[Any, int] | None:
+        """The members kept for one feed of `out` and the generation they were saved at, or None."""
+        row = self.db.execute("SELECT blob, generation FROM members WHERE out=? AND stem=?",
+                              (out, stem)).fetchone()
+        if row is None or (members := _loads(row[0])) is None:
+            return None
+        return members, row[1]
+
+    def save_members(self, out: str, members: dict[str, Any], generation: int, gone: Iterable[str] = (),
                      everything: bool = False) -> None:
-        """Keep the members of these feeds of `out` and drop the `gone` ones (or all others)."""
+        """Keep the members of these feeds of `out` at `generation`, and drop the `gone` ones (or,
+        with `everything`, all others)."""
         if everything:
             self.db.execute("DELETE FROM members WHERE out=?", (out,))
         self.db.executemany("DELETE FROM members WHERE out=? AND stem=?", [(out, s) for s in gone])
-        self.db.executemany("INSERT OR REPLACE INTO members VALUES (?,?,?)",
-                            [(out, stem, marshal.dumps(rows)) for stem, rows in members.items()])
+        self.db.executemany("INSERT OR REPLACE INTO members VALUES (?,?,?,?)",
+                            [(out, stem, marshal.dumps(rows), generation) for stem, rows in members.items()])
 
     # -- outputs -------------------------------------------------------------
     def outputs(self, out: str) -> dict[str, tuple[str, int, int]]:

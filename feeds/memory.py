@@ -5,15 +5,20 @@ seconds even when one file changed.  So after each build the cache keeps,
 for its output folder, a `Memory`:
 
 * the listing: every record file's identity (size, modification time, inode);
-* each feed's members: (newest-first key, file name, name as written, logo)
-  of every record it holds, kept per feed so that a change loads only its
-  feeds; of the all-items feed, which every change touches, only the newest
-  `RESERVE` (its total is the count of published records);
+* each feed's members: (newest-first key, id, file name, name as written,
+  logo, quality, heat, digest) of every record it holds, kept per feed so
+  that a change loads only its feeds; of the all-items feed, which every
+  change touches, only the newest `RESERVE` (its total is the count of
+  published records) unless the memory keeps all (the live server's, which
+  narrows feeds by quality and heat);
 * each feed's summary (kind, key, display name, total, logo, newest
   headline): all the index and the OPML list need of a feed that did not change;
 * each file's problems, in the order a full build reports them;
 * the counts, each feed's site paths and the configuration (code and output
-  settings) it was built with.
+  settings) it was built with;
+* a generation, one more at each save, which the members saved with it
+  carry: a reader holding one generation knows whether a feed's kept members
+  are still those it saw (`feeds.live`).
 
 The next build compares the folder with the listing.  When a few files
 changed and none of them shares its link with another file (the duplicate
@@ -51,9 +56,9 @@ from .records import Headline, ReadResult, Record
 from .settings import Settings
 from .store import Entry, Store
 
-# (-published timestamp, id, file name, name as written, logo): sorts newest first,
-# ties broken by id, then by file name as the store is read.
-Member = tuple[float, str, str, str, str | None]
+# (-published timestamp, id, file name, name as written, logo, quality, heat, digest): sorts
+# newest first, ties broken by id, then by file name as the store is read.
+Member = tuple[float, str, str, str, str | None, int | None, int | None, str]
 Summary = tuple[str, str, str, int, str | None, tuple[Any, ...] | None]  # kind, key, name, total, logo, head
 _KIND = {kind.name: kind for kind in KINDS}
 RESERVE = 2_000  # all-items members kept beyond those shown; when changes use them up, a full build
@@ -62,7 +67,8 @@ _ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
 
 def member(record: Headline, name: str, written: str) -> Member:
     """What a feed keeps of one record it holds."""
-    return (-record.published_at.timestamp(), record.id, name, written, record.provider.logo)
+    return (-record.published_at.timestamp(), record.id, name, written, record.provider.logo,
+            record.quality, record.heat, record.digest)
 
 
 def _feeds_of(record: Headline | None) -> list[tuple[Kind, str, str]]:
@@ -99,6 +105,8 @@ class Memory:
     listing: tuple[list[str], Sequence[int]]  # see `_listing`
     feeds: dict[str, Summary]
     problems: dict[str, list[tuple[str, str, str, str]]]
+    generation: int = 0
+    keep_all: bool = False  # every member of the all-items feed, not just the newest (not kept itself)
 
     # -- keeping -------------------------------------------------------------
     @classmethod
@@ -113,22 +121,25 @@ class Memory:
             return None
         try:
             raw = json.loads(manifest)
-            memory = cls(raw["config"], Counts(**raw["counts"]), raw["paths"], listing, feeds, problems)
+            memory = cls(raw["config"], Counts(**raw["counts"]), raw["paths"], listing, feeds, problems,
+                         raw["generation"])
         except (ValueError, TypeError, KeyError):
             return None
-        return memory if isinstance(memory.paths, dict) else None
+        return memory if isinstance(memory.paths, dict) and isinstance(memory.generation, int) else None
 
     def save(self, cache: RecordCache, out: str, members: dict[str, list[Member]],
              gone: Iterable[str] = (), everything: bool = False) -> None:
-        """Keep this memory and these feeds' members (inside a cache transaction)."""
-        manifest = json.dumps({"config": self.config, "counts": asdict(self.counts), "paths": self.paths},
-                              ensure_ascii=False)
+        """Keep this memory and these feeds' members (inside a cache transaction), one generation on."""
+        self.generation += 1
+        manifest = json.dumps({"config": self.config, "counts": asdict(self.counts), "paths": self.paths,
+                               "generation": self.generation}, ensure_ascii=False)
         cache.remember_build(out, manifest, _kept_listing(self.listing), self.feeds, self.problems)
-        cache.save_members(out, members, gone, everything)
+        cache.save_members(out, members, self.generation, gone, everything)
 
     @classmethod
     def of_build(cls, config: str, counts: Counts, paths: dict[str, list[str]], entries: list[Entry],
-                 store: Store, plan: Plan, settings: Settings) -> tuple[Memory, dict[str, list[Member]]]:
+                 store: Store, plan: Plan, settings: Settings, keep_all: bool = False
+                 ) -> tuple[Memory, dict[str, list[Member]]]:
         """The memory of a full build, and every feed's members."""
         listing = _listing(entries)
         problems = {name: [_problem_row(p) for p in found] for name, found in store.file_problems.items()}
@@ -136,9 +147,14 @@ class Memory:
         for r in store.records:  # newest first, as every feed holds them
             for kind, key, written in _feeds_of(r):
                 members[stem(kind, key)].append(member(r, store.names[id(r)], written))
-        del members["feed"][_kept(settings):]
-        feeds = {spec.stem: _summary(spec) for spec in plan.feeds}
-        return cls(config, counts, paths, listing, feeds, problems), members
+        memory = cls(config, counts, paths, listing, {spec.stem: _summary(spec) for spec in plan.feeds},
+                     problems, keep_all=keep_all)
+        del members["feed"][memory.kept(settings):]
+        return memory, members
+
+    def kept(self, settings: Settings) -> int:
+        """How many of the all-items feed's members are kept."""
+        return (1 << 62) if self.keep_all else max(settings.limit, EMBED_LIMIT) + RESERVE
 
     # -- comparing -----------------------------------------------------------
     def changes(self, entries: list[Entry]) -> tuple[list[Entry], list[str], dict[str, tuple[int, ...]]]:
@@ -191,6 +207,12 @@ class Memory:
                 spec = make_spec(_KIND[kind], feed_key, name, newest, settings, total, logo)
             feeds.append(spec)
         return Plan(tuple(feeds))
+
+    def forget_paths(self, gone: Iterable[str], fresh: dict[str, list[str]]) -> None:
+        """The feeds `gone` have no files any more; those in `fresh` have these."""
+        for key in gone:
+            self.paths.pop(key, None)
+        self.paths.update(fresh)
 
     # -- updating ------------------------------------------------------------
     def update(self, cache: RecordCache, out: str, settings: Settings, entries: list[Entry],
@@ -250,7 +272,7 @@ class Memory:
             if key == "feed":
                 if not whole and len(rows) < max(settings.limit, EMBED_LIMIT):
                     return None  # the reserve is used up: the full build fills it again
-                del rows[_kept(settings):]
+                del rows[self.kept(settings):]
             if rows or key == "feed":  # the all-items feed is there even when empty
                 members[key] = rows
             else:
@@ -274,19 +296,19 @@ class Memory:
         specs = {}
         for key, rows in members.items():
             kind, feed_key = kinds[key]
-            name = settings.site_title if kind is ALL else display_name(m[3] for m in rows)
-            logo = next((m[4] for m in rows if m[4]), None) if kind is PROVIDER else None
             total = self.counts.published if kind is ALL else len(rows)
-            spec = make_spec(kind, feed_key, name, tuple(records[m[2]] for m in rows[:held]), settings,
-                             total, logo)
+            spec = feed_spec(kind, feed_key, rows, [records[m[2]] for m in rows[:held]], settings, total)
             specs[key] = spec
             self.feeds[key] = _summary(spec)
         return specs
 
 
-def _kept(settings: Settings) -> int:
-    """How many of the all-items feed's members are kept."""
-    return max(settings.limit, EMBED_LIMIT) + RESERVE
+def feed_spec(kind: Kind, key: str, rows: list[Member], newest: Sequence[Headline], settings: Settings,
+              total: int) -> FeedSpec:
+    """The feed of `kind` and `key` with these members, holding `newest` (of its first members)."""
+    name = settings.site_title if kind is ALL else display_name(m[3] for m in rows)
+    logo = next((m[4] for m in rows if m[4]), None) if kind is PROVIDER else None
+    return make_spec(kind, key, name, tuple(newest), settings, total, logo)
 
 
 def _summary(spec: FeedSpec) -> Summary:
