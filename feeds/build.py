@@ -79,7 +79,7 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _config(settings: Settings) -> str:
+def config_of(settings: Settings) -> str:
     """A fingerprint of the code and of every setting that shapes the output."""
     wanted = {k: v for k, v in asdict(settings).items() if k not in _NOT_OUTPUT}
     return hashlib.blake2b(repr((_code_digest(), sorted(wanted.items()))).encode(),
@@ -278,7 +278,7 @@ def build_site(settings: Settings, progress: Progress | None = None) -> BuildRep
     cache = open_cache(settings)
     with closing(cache) if cache else nullcontext():
         scanned = scan(Path(settings.records))
-        config = _config(settings)
+        config = config_of(settings)
         if cache and (report := _update(cache, settings, scanned, config, started, progress)):
             return report
         store = load_store(settings, progress, cache, scanned)

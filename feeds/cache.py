@@ -182,7 +182,8 @@ class RecordCache:
     """An open cache file; use as a context manager, or call `close`."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # The snapshot buckets read so far (all of them once `files` ran), those to write back,
         # and whether one could not be read (then the files table is the truth).
@@ -197,6 +198,11 @@ class RecordCache:
         row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
         if row is None or row[0] != str(FORMAT):
             self._reset()
+
+    @classmethod
+    def private(cls) -> RecordCache:
+        """A cache in this process's memory alone, gone with it (for a live server with caching off)."""
+        return cls(Path(":memory:"))
 
     def _reset(self) -> None:
         with self.transaction():  # the tables of another format may have other columns
@@ -369,6 +375,11 @@ class RecordCache:
         if row is None or (members := _loads(row[0])) is None:
             return None
         return members, row[1]
+
+    def top_generation(self, out: str) -> int:
+        """The latest generation of the members kept for `out` (0 when none are)."""
+        row = self.db.execute("SELECT max(generation) FROM members WHERE out=?", (out,)).fetchone()
+        return int(row[0] or 0)
 
     def save_members(self, out: str, members: dict[str, Any], generation: int, gone: Iterable[str] = (),
                      everything: bool = False) -> None:

@@ -1,19 +1,31 @@
-"""Live serving state: immutable snapshots of the store, refreshed when its files change.
+"""Live serving state: snapshots of the server's own memory of the store, refreshed when files change.
 
-A `Snapshot` is one consistent reading of the record folder (store and
-plan).  `LiveSite` holds the current one and swaps in a new one, built with
-the incremental machinery of the build (only changed files are re-read),
-when the folder changes: a watchdog (inotify) observer marks it dirty, or,
-where none can run, a poll compares file identities at most once a second.
-Rendered bodies are cached by feed fingerprint, so a change invalidates only
-the feeds it touches, and a request for a cached body neither parses nor
-renders.  A request renders against one snapshot from start to end: a record
-whose file changed under it is never mixed in (`Stale` sends the request to
-the next snapshot).
+The live server keeps a memory of the record folder in the record cache
+(`feeds.memory`), as a build does for its output folder, under a key of its
+own output settings, with every member of the all-items feed (filters narrow
+feeds by quality and heat).  Starting on a store it has seen before reads no
+record: the folder's listing is compared with the memory's and only the
+files that changed are read; the same step brings the memory up to date when
+the folder changes while it serves (a watchdog/inotify observer marks it
+dirty or, where none can run, a poll compares file identities at most once a
+second).  Processes serving one store (gunicorn's workers) take turns at that
+step under a file lock, so each change is read once.
+
+A `Snapshot` is one generation of that memory: each feed's summary (all the
+index and the OPML list need) and site paths.  A feed's members are loaded
+the first time one of its files is asked for, and only if the cache still
+holds them at that generation; its bodies are made from the full records of
+its newest members, loaded from the cache and checked against the digests the
+memory holds.  A request renders against one snapshot from start to end: a
+record or feed that moved on under it is never mixed in (`Stale` sends the
+request to the next snapshot).  Rendered bodies are cached by fingerprint, so
+a change invalidates only the feeds it touches, and a request for a cached
+body neither parses nor renders.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import logging
@@ -21,17 +33,22 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple, cast
 
+from .build import advance, by_feed, config_of
 from .cache import RecordCache, open_cache
-from .plan import Plan, plan_feeds
+from .errors import Problem
+from .memory import KINDS_BY_NAME, Counts, Member, Memory, feed_spec
+from .plan import ALL, EMBED_LIMIT, FeedSpec, Plan, plan_feeds
 from .records import Headline, Record
 from .settings import Settings
-from .site import Artifact, narrowed_artifact, site_artifacts
-from .store import Entry, Store, load_store, scan
+from .site import Artifact, feed_artifacts, narrowed_artifact, site_artifacts
+from .store import Entry, load_store, scan
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
@@ -40,7 +57,7 @@ STALE_ATTEMPTS = 4  # renders of one request before it settles for the path's la
 
 
 class Stale(Exception):
-    """A record changed on disk after the snapshot serving a request was taken."""
+    """The store moved on after the snapshot serving a request was taken."""
 
 
 @dataclass(frozen=True)
@@ -55,18 +72,54 @@ class Body:
     media_type: str
 
 
+class Ref(NamedTuple):
+    """A record a feed shows, as its memory knows it: enough to fingerprint it and load it."""
+
+    id: str
+    digest: str
+    name: str
+    timestamp: float
+
+    @property
+    def published_at(self) -> datetime:
+        """When the record was published (to the second, for headers)."""
+        return datetime.fromtimestamp(self.timestamp, UTC)
+
+
+def _ref(member: Member) -> Ref:
+    return Ref(member[1], member[7], member[2], -member[0])
+
+
 @dataclass(frozen=True)
+class Feed:
+    """One feed of a snapshot, loaded: its spec (holding `Ref`s), every member and its files."""
+
+    spec: FeedSpec
+    members: list[Member]
+    files: dict[str, Artifact]
+
+
+@dataclass
 class Snapshot:
-    """One consistent reading of the record folder."""
+    """One generation of the live memory: every feed's summary and site paths."""
 
-    store: Store
-    plan: Plan
-    settings: Settings
+    generation: int
+    counts: Counts
+    kinds: dict[str, tuple[str, str]]  # stem -> (kind name, key)
+    plan: Plan  # every feed from its summary: what the index and the OPML list need
+    files: dict[str, str]  # every site path -> its feed's stem ("" for the site's own files)
+    site: dict[str, Artifact]  # the site's own files
+    problems: tuple[Problem, ...]
+    feeds: dict[str, Feed] = field(default_factory=dict)  # loaded on first use
 
-    @cached_property
-    def files(self) -> dict[str, Artifact]:
-        """Every file of the site by its path, as the static export would write it."""
-        return {a.path: a for a in site_artifacts(self.plan, self.settings)}
+    @classmethod
+    def of(cls, memory: Memory, settings: Settings, problems: tuple[Problem, ...]) -> Snapshot:
+        """The snapshot of `memory` as it now stands."""
+        plan = memory.plan(settings)
+        site = {a.path: a for a in site_artifacts(plan, settings, set())}
+        files = {path: stem for stem, paths in memory.paths.items() for path in paths}
+        kinds = {stem: (summary[0], summary[1]) for stem, summary in memory.feeds.items()}
+        return cls(memory.generation, memory.counts, kinds, plan, files, site, problems)
 
 
 def _etag(data: bytes) -> str:
@@ -78,27 +131,73 @@ class LiveSite:
 
     def __init__(self, settings: Settings, watch: bool = True) -> None:
         self.settings = settings
-        self._lock = threading.RLock()  # the cache database and snapshot swaps
+        self._lock = threading.RLock()  # the cache database, snapshot swaps and loaded feeds
         self._bodies: OrderedDict[tuple[object, ...], Body] = OrderedDict()
         self._digests: dict[tuple[object, ...], str] = {}  # (path, filters) -> digest of its cached body
-        self._cache: RecordCache | None = open_cache(settings)
+        self._config = config_of(settings)
+        self._key = "live:" + self._config
+        cache = open_cache(settings)
+        # With the cache off (or unusable) the memory lives in a database of this process's own.
+        self._cache: RecordCache = cache or RecordCache.private()
+        self._turns = None if cache is None else cache.path.with_name(cache.path.name + ".live-lock")
+        self._forget = False  # the kept memory is unusable: the next snapshot starts from the store
         self._dirty = threading.Event()
         self._watch = watch
         self._watcher_pid = 0
         self.snapshot = self._take()
 
     # -- snapshots -------------------------------------------------------------
-    def _take(self, before: Snapshot | None = None) -> Snapshot:
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn at the live memory (processes serving one store take turns)."""
         with self._lock:
-            store = load_store(self.settings, None, self._cache)
-        known = set(before.store.problems) if before else set()
-        for problem in store.problems:
+            if self._turns is None:
+                yield
+                return
+            with open(self._turns, "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                yield
+
+    def _take(self, before: Snapshot | None = None) -> Snapshot:
+        scanned = scan(Path(self.settings.records))
+        with self._turn():
+            advanced = None
+            if not self._forget:
+                advanced = advance(self._cache, self._key, self.settings, scanned, self._config,
+                                   keep_all=True)
+            if advanced is None:
+                memory = self._from_store(scanned)
+            else:
+                memory = advanced.memory
+                if advanced.plan is not None:
+                    members, gone = advanced.members or {}, advanced.gone or []
+                    files = site_artifacts(advanced.plan, self.settings, set(members)) if members else []
+                    memory.forget_paths(gone, by_feed(files))
+                    with self._cache.transaction():
+                        memory.save(self._cache, self._key, members, gone)
+            self._forget = False
+        problems = memory.report_problems(scanned[1])
+        known = set(before.problems) if before else set()
+        for problem in problems:
             if problem not in known:  # each problem is logged once, when it appears
                 (log.error if problem.is_error else log.warning)("%s", problem)
-        return Snapshot(store, plan_feeds(store, self.settings), self.settings)
+        return Snapshot.of(memory, self.settings, problems)
+
+    def _from_store(self, scanned: tuple[list[Entry], list[Problem]]) -> Memory:
+        """The memory of the whole store, read afresh (only files the cache lacks are parsed)."""
+        store = load_store(self.settings, None, self._cache, scanned)
+        plan = plan_feeds(store, self.settings)
+        paths = by_feed(site_artifacts(plan, self.settings))
+        memory, members = Memory.of_build(self._config, Counts.of(store, plan), paths, scanned[0], store,
+                                          plan, self.settings, keep_all=True)
+        # Generations only grow: a process still serving an older one must not take these members.
+        memory.generation = self._cache.top_generation(self._key)
+        with self._cache.transaction():
+            memory.save(self._cache, self._key, members, everything=True)
+        return memory
 
     def refresh(self) -> Snapshot:
-        """Re-read what changed and swap in the new snapshot."""
+        """Read what changed and swap in the new snapshot."""
         with self._lock:
             self._dirty.clear()
             self.snapshot = self._take(self.snapshot)
@@ -130,18 +229,63 @@ class LiveSite:
                 seen = now
                 self._dirty.set()
 
-    # -- bodies ----------------------------------------------------------------
-    def full(self, snapshot: Snapshot, headlines: tuple[Headline, ...]) -> tuple[Record, ...]:
-        """Full records of `headlines` as `snapshot` saw them; `Stale` if a file moved on."""
+    # -- feeds -----------------------------------------------------------------
+    def feed(self, snapshot: Snapshot, stem: str) -> Feed:
+        """The feed at `stem` as `snapshot` knows it; `Stale` if the cache holds a later generation."""
         with self._lock:
-            try:
-                records = snapshot.store.full(headlines)
-            except KeyError:
-                raise Stale from None
-        if any(r.digest != h.digest for r, h in zip(records, headlines, strict=True)):
-            raise Stale
-        return records
+            loaded = snapshot.feeds.get(stem)
+            if loaded is not None:
+                return loaded
+            kept = self._cache.feed_members(self._key, stem)
+            if kept is None or not isinstance(kept[0], list):
+                self._forget = True  # kept unreadably: start again from the store
+                raise Stale
+            members, generation = kept
+            if generation > snapshot.generation:
+                raise Stale
+            kind_name, key = snapshot.kinds[stem]
+            kind = KINDS_BY_NAME[kind_name]
+            total = snapshot.counts.published if kind is ALL else len(members)
+            newest = [_ref(m) for m in members[:max(self.settings.limit, EMBED_LIMIT)]]
+            spec = feed_spec(kind, key, members, cast(Sequence[Headline], newest), self.settings, total)
+            loaded = Feed(spec, members, {a.path: a for a in feed_artifacts(spec, self.settings)})
+            snapshot.feeds[stem] = loaded
+            return loaded
 
+    def full(self, snapshot: Snapshot, refs: tuple[Headline, ...]) -> tuple[Record, ...]:
+        """The full records of `refs`, as `snapshot` knows them; `Stale` if a file moved on."""
+        names = [cast(Ref, ref).name for ref in refs]
+        with self._lock:
+            loaded = self._cache.records(names)
+        records = tuple(loaded.get(name) for name in names)
+        if any(r is None or r.digest != ref.digest for r, ref in zip(records, refs, strict=True)):
+            raise Stale
+        return cast(tuple[Record, ...], records)
+
+    def artifact(self, snapshot: Snapshot, path: str, limit: int | None = None,
+                 min_quality: int | None = None, min_heat: int | None = None) -> Artifact | None:
+        """The site file at `path` in `snapshot`, narrowed by any filters; None when there is none."""
+        stem = snapshot.files.get(path)
+        if stem is None:
+            return None
+        if stem == "":
+            return snapshot.site.get(path)  # the site's own files take no filters
+        loaded = self.feed(snapshot, stem)
+        artifact = loaded.files.get(path)
+        if artifact is None or artifact.spec is None or (limit, min_quality, min_heat) == (None, None, None):
+            return artifact
+        chosen = [m for m in loaded.members
+                  if (min_quality is None or (m[5] is not None and m[5] >= min_quality))
+                  and (min_heat is None or (m[6] is not None and m[6] >= min_heat))]
+        refs = tuple(_ref(m) for m in chosen[:limit or self.settings.limit])
+        return narrowed_artifact(artifact, replace(artifact.spec, records=cast(tuple[Headline, ...], refs)),
+                                 self.settings)
+
+    def find(self, path: str) -> bool:
+        """True when the current snapshot has a file at `path`."""
+        return path in self.current().files
+
+    # -- bodies ----------------------------------------------------------------
     def body(self, snapshot: Snapshot, artifact: Artifact, filters: tuple[object, ...] = ()) -> Body:
         """The bytes of `artifact` (narrowed by `filters`), made once per fingerprint, plain and gzipped."""
         variant = (artifact.path, filters)
@@ -156,7 +300,7 @@ class LiveSite:
             spec = spec.with_records(self.full(snapshot, spec.records))
         data = artifact.make(spec, self.settings)
         packed = gzip.compress(data, compresslevel=6, mtime=0)
-        newest = (artifact.spec or snapshot.plan.feeds[0]).updated
+        newest = (spec or snapshot.plan.feeds[0]).updated
         body = Body(data, packed, _etag(data), _etag(packed), newest, artifact.media_type)
         with self._lock:
             # A new fingerprint for a path means its old body can no longer be asked for: drop it now
@@ -172,27 +316,20 @@ class LiveSite:
                     del self._digests[(path, kept)]
         return body
 
-    def find(self, path: str) -> Artifact | None:
-        """The site file at `path` in the current snapshot, if there is one."""
-        return self.current().files.get(path)
-
     def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
                min_heat: int | None = None) -> Body | None:
         """The body of a site path, narrowed by any filters; None when there is no such file.
 
-        When the folder changes under every attempt, the path's last body, which was consistent
+        When the store moves on under every attempt, the path's last body, which was consistent
         when it was made; `Stale` if there is none.
         """
         filters = (limit, min_quality, min_heat)
         for _ in range(STALE_ATTEMPTS):
             snapshot = self.current()
-            artifact = snapshot.files.get(path)
-            if artifact is None:
-                return None
-            if filters != (None, None, None):
-                artifact = narrowed_artifact(artifact, self.settings, limit or self.settings.limit,
-                                             min_quality, min_heat)
             try:
+                artifact = self.artifact(snapshot, path, limit, min_quality, min_heat)
+                if artifact is None:
+                    return None
                 return self.body(snapshot, artifact, filters)
             except Stale:
                 self.refresh()

@@ -60,7 +60,7 @@ from .store import Entry, Store
 # newest first, ties broken by id, then by file name as the store is read.
 Member = tuple[float, str, str, str, str | None, int | None, int | None, str]
 Summary = tuple[str, str, str, int, str | None, tuple[Any, ...] | None]  # kind, key, name, total, logo, head
-_KIND = {kind.name: kind for kind in KINDS}
+KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
 RESERVE = 2_000  # all-items members kept beyond those shown; when changes use them up, a full build
 _ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
 
@@ -204,7 +204,7 @@ class Memory:
             spec = specs.get(key)
             if spec is None:
                 newest = (headline(head),) if head else ()
-                spec = make_spec(_KIND[kind], feed_key, name, newest, settings, total, logo)
+                spec = make_spec(KINDS_BY_NAME[kind], feed_key, name, newest, settings, total, logo)
             feeds.append(spec)
         return Plan(tuple(feeds))
 
@@ -251,7 +251,8 @@ class Memory:
         for key, paths in self.paths.items():  # the feeds of damaged files are rendered again
             if not damaged.isdisjoint(paths):
                 summary = self.feeds.get(key)
-                kinds[key if summary else "feed"] = (_KIND[summary[0]], summary[1]) if summary else (ALL, "")
+                kinds[key if summary else "feed"] = ((KINDS_BY_NAME[summary[0]], summary[1]) if summary
+                                                     else (ALL, ""))
         if kinds:  # the site's own files (the index, the OPML list) are looked at again with any feed
             kinds["feed"] = (ALL, "")
         kept = cache.members(out, kinds)

@@ -61,17 +61,9 @@ class FeedSpec:
         """This feed, holding `records` (full records of the same entries)."""
         return replace(self, records=records)
 
-    def narrowed(self, limit: int, min_quality: int | None = None, min_heat: int | None = None
-                 ) -> FeedSpec:
-        """This feed holding only the newest `limit` members that meet the minimums."""
-        if min_quality is None and min_heat is None:
-            return replace(self, records=self.members[:limit])
-        chosen = [
-            r for r in self.members
-            if (min_quality is None or (r.quality is not None and r.quality >= min_quality))
-            and (min_heat is None or (r.heat is not None and r.heat >= min_heat))
-        ]
-        return replace(self, records=tuple(chosen[:limit]))
+    def narrowed(self, limit: int) -> FeedSpec:
+        """This feed holding only its newest `limit` members."""
+        return replace(self, records=self.members[:limit])
 
     @property
     def stem(self) -> str:

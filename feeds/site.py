@@ -89,12 +89,8 @@ def embed_artifact(spec: FeedSpec, settings: Settings) -> Artifact:
                     lambda s, st: render_embed(_given(s), st), spec)
 
 
-def narrowed_artifact(artifact: Artifact, settings: Settings, limit: int,
-                      min_quality: int | None = None, min_heat: int | None = None) -> Artifact:
-    """`artifact` made from only the records that pass the filters (files without records as is)."""
-    if artifact.spec is None:
-        return artifact
-    spec = artifact.spec.narrowed(limit, min_quality, min_heat)
+def narrowed_artifact(artifact: Artifact, spec: FeedSpec, settings: Settings) -> Artifact:
+    """`artifact` made from `spec`: its feed narrowed to the records that passed a reader's filters."""
     return Artifact(artifact.path, artifact.media_type,
                     lambda: _hash(artifact.path, spec.total, feed_digest(spec, settings)),
                     artifact.make, spec)

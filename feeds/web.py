@@ -88,7 +88,7 @@ def site_file(path: str) -> BaseResponse:
     site = _site()
     if path == "" or path.endswith("/"):
         path += "index.html"
-    elif "." not in path.rpartition("/")[2] and site.find(path + "/index.html") is not None:
+    elif "." not in path.rpartition("/")[2] and site.find(path + "/index.html"):
         return redirect(site.settings.url(path + "/"), 308)
     try:
         limit, min_quality, min_heat = _filters(site.settings)
