@@ -42,7 +42,7 @@ from typing import NamedTuple, cast
 
 from .build import advance, by_feed, config_of
 from .cache import RecordCache, open_cache
-from .errors import Problem
+from .errors import Problem, StoreError
 from .memory import KINDS_BY_NAME, Counts, Member, Memory, feed_spec
 from .plan import ALL, EMBED_LIMIT, FeedSpec, Plan, plan_feeds
 from .records import Headline, Record
@@ -197,10 +197,17 @@ class LiveSite:
         return memory
 
     def refresh(self) -> Snapshot:
-        """Read what changed and swap in the new snapshot."""
+        """Read what changed and swap in the new snapshot.
+
+        When the folder cannot be listed (removed, renamed, no permission) the
+        last snapshot goes on being served and the reason is logged.
+        """
         with self._lock:
             self._dirty.clear()
-            self.snapshot = self._take(self.snapshot)
+            try:
+                self.snapshot = self._take(self.snapshot)
+            except StoreError as exc:
+                log.error("%s; still serving the store as it was", exc)
             return self.snapshot
 
     def current(self) -> Snapshot:

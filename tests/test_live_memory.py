@@ -170,3 +170,16 @@ def test_the_live_memory_is_apart_from_a_build_into_a_folder(tmp_path: Path) -> 
     client.application.extensions["feeds"].refresh()
     _served_equal_clean(client, tmp_path, settings, "after a build read the change")
     assert _tree(tmp_path / "built") == _tree(tmp_path / "clean")
+
+
+def test_a_record_folder_that_goes_away_leaves_the_last_store_served(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = _store(tmp_path, random.Random(6), 12, 5)
+    client = _client(settings)
+    before = client.get("/feed.atom").data
+    Path(settings.records).rename(tmp_path / "moved")
+    client.application.extensions["feeds"].refresh()
+    assert "no such record folder" in caplog.text
+    assert client.get("/feed.atom").data == before
+    assert client.get("/topics/ai.json").status_code in (200, 404)  # never a 500
+    assert client.get("/").status_code == 200
