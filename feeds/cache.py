@@ -376,10 +376,16 @@ class RecordCache:
             return None
         return members, row[1]
 
-    def top_generation(self, out: str) -> int:
-        """The latest generation of the members kept for `out` (0 when none are)."""
-        row = self.db.execute("SELECT max(generation) FROM members WHERE out=?", (out,)).fetchone()
-        return int(row[0] or 0)
+    def generations(self, out: str) -> dict[str, int]:
+        """The generation of every feed's members kept for `out`, by stem."""
+        return dict(self.db.execute("SELECT stem, generation FROM members WHERE out=?", (out,)))
+
+    def next_generation(self) -> int:
+        """A generation later than any this cache gave before (inside a write transaction)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        generation = (int(row[0]) if row and str(row[0]).isdigit() else 0) + 1
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+        return generation
 
     def save_members(self, out: str, members: dict[str, Any], generation: int, gone: Iterable[str] = (),
                      everything: bool = False) -> None:

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,8 +159,10 @@ class LiveSite:
                 yield
 
     def _take(self, before: Snapshot | None = None) -> Snapshot:
-        scanned = scan(Path(self.settings.records))
         with self._turn():
+            # The folder is listed in this process's turn: a listing taken before another process's
+            # turn could be older than the memory that turn kept, and would take it back in time.
+            scanned = scan(Path(self.settings.records))
             advanced = None
             if not self._forget:
                 advanced = advance(self._cache, self._key, self.settings, scanned, self._config,
@@ -176,12 +178,36 @@ class LiveSite:
                     with self._cache.transaction():
                         memory.save(self._cache, self._key, members, gone)
             self._forget = False
-        problems = memory.report_problems(scanned[1])
+            problems = memory.report_problems(scanned[1])
+            snapshot = Snapshot.of(memory, self.settings, problems)
+            if before is not None:
+                self._keep_loaded(before, snapshot)
         known = set(before.problems) if before else set()
         for problem in problems:
             if problem not in known:  # each problem is logged once, when it appears
                 (log.error if problem.is_error else log.warning)("%s", problem)
-        return Snapshot.of(memory, self.settings, problems)
+        return snapshot
+
+    def _keep_loaded(self, before: Snapshot, snapshot: Snapshot) -> None:
+        """The feeds `before` had loaded, in `snapshot` (in this process's turn).
+
+        A feed whose members were kept at `before`'s generation or earlier is the
+        same feed: it is taken as it is.  The others are loaded again now, while no
+        other process can move the memory on: the feeds readers ask for are never
+        found to be of a later generation than the snapshot serving them.
+        """
+        if not before.feeds:
+            return
+        generations = self._cache.generations(self._key)
+        for stem, loaded in before.feeds.items():
+            generation = generations.get(stem)
+            if generation is None or stem not in snapshot.kinds:
+                continue
+            if generation <= before.generation:
+                snapshot.feeds[stem] = loaded
+            else:
+                with suppress(Stale):  # else loaded on the next request, from the store if need be
+                    self.feed(snapshot, stem)
 
     def _from_store(self, scanned: tuple[list[Entry], list[Problem]]) -> Memory:
         """The memory of the whole store, read afresh (only files the cache lacks are parsed)."""
@@ -190,8 +216,6 @@ class LiveSite:
         paths = by_feed(site_artifacts(plan, self.settings))
         memory, members = Memory.of_build(self._config, Counts.of(store, plan), paths, scanned[0], store,
                                           plan, self.settings, keep_all=True)
-        # Generations only grow: a process still serving an older one must not take these members.
-        memory.generation = self._cache.top_generation(self._key)
         with self._cache.transaction():
             memory.save(self._cache, self._key, members, everything=True)
         return memory

@@ -16,8 +16,8 @@ for its output folder, a `Memory`:
 * each file's problems, in the order a full build reports them;
 * the counts, each feed's site paths and the configuration (code and output
   settings) it was built with;
-* a generation, one more at each save, which the members saved with it
-  carry: a reader holding one generation knows whether a feed's kept members
+* a generation, later at each save than any before it in the cache, which
+  the members saved with it carry: a reader holding one generation knows whether a feed's kept members
   are still those it saw (`feeds.live`).
 
 The next build compares the folder with the listing.  When a few files
@@ -129,8 +129,8 @@ class Memory:
 
     def save(self, cache: RecordCache, out: str, members: dict[str, list[Member]],
              gone: Iterable[str] = (), everything: bool = False) -> None:
-        """Keep this memory and these feeds' members (inside a cache transaction), one generation on."""
-        self.generation += 1
+        """Keep this memory and these feeds' members (inside a cache transaction), a generation on."""
+        self.generation = cache.next_generation()
         manifest = json.dumps({"config": self.config, "counts": asdict(self.counts), "paths": self.paths,
                                "generation": self.generation}, ensure_ascii=False)
         cache.remember_build(out, manifest, _kept_listing(self.listing), self.feeds, self.problems)

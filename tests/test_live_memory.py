@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,18 @@ def test_a_record_folder_that_goes_away_leaves_the_last_store_served(
     assert client.get("/feed.atom").data == before
     assert client.get("/topics/ai.json").status_code in (200, 404)  # never a 500
     assert client.get("/").status_code == 200
+
+
+def test_a_worker_lists_the_folder_in_its_own_turn(tmp_path: Path) -> None:
+    """Found by benchmarks/soak.py: a listing taken while another worker held the turn was older
+    than the memory that worker kept, and took it back in time (a feed went missing for a while)."""
+    settings = _store(tmp_path, random.Random(8), 10, 5)
+    one, two = LiveSite(settings, watch=False), LiveSite(settings, watch=False)
+    waiting = threading.Thread(target=two.refresh)
+    with one._turn():
+        waiting.start()
+        time.sleep(0.3)  # the second worker is waiting for its turn
+        (Path(settings.records) / "late.md").write_text(_record(random.Random(9), 77))
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert any(m[2] == "late.md" for m in two.feed(two.snapshot, "feed").members)
