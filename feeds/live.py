@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -78,16 +78,10 @@ class Ref(NamedTuple):
     id: str
     digest: str
     name: str
-    timestamp: float
-
-    @property
-    def published_at(self) -> datetime:
-        """When the record was published (to the second, for headers)."""
-        return datetime.fromtimestamp(self.timestamp, UTC)
 
 
 def _ref(member: Member) -> Ref:
-    return Ref(member[1], member[7], member[2], -member[0])
+    return Ref(member[1], member[7], member[2])
 
 
 @dataclass(frozen=True)
