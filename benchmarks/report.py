@@ -172,8 +172,9 @@ def section(res: Results, sizes: list[int], runs: int, about: str, million_runs:
             f"{targets_table(res, sizes)}\n" + (f"\nNotes:\n\n{notes}\n" if notes else ""))
 
 
-def write_readme(readme: Path, text: str, fallback: Path) -> Path:
+def write_readme(readme: Path, text: str, fallback: Path, start: str = START, end: str = END) -> Path:
     """Replace the text between the markers in `readme`; without markers, write `fallback`."""
+    START, END = start, end  # noqa: N806 - the module's markers unless others are given
     content = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if START in content and END in content.split(START, 1)[1]:
         head, rest = content.split(START, 1)

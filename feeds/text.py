@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import html
 import re
-from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from slugify import slugify
+
+from .markup import text_of
 
 # Characters XML 1.0 forbids, plus C1 controls, DEL, lone surrogates and
 # non-characters, which validators reject even where XML allows them.
@@ -37,39 +38,11 @@ _SPACE = re.compile(r"\s+")
 _MAX_UNESCAPE_ROUNDS = 5
 
 
-class _TextOnly(HTMLParser):
-    """Collects the text of an HTML fragment, dropping script and style bodies."""
-
-    _SKIP = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in ("br", "p", "div", "li"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
 def strip_markup(text: str) -> str:
     """The text of an HTML fragment; text without markup comes back unchanged."""
     if not _LOOKS_LIKE_MARKUP.search(text):
         return text
-    parser = _TextOnly()
-    parser.feed(text)
-    parser.close()
-    return "".join(parser.parts)
+    return text_of(text)
 
 
 def unescape(text: str) -> str:
@@ -145,6 +118,8 @@ def _quote_part(part: str, kind: str) -> str:
 def normalise_host(host: str) -> str:
     """The lowercase ASCII (IDNA) form of a host name; BadURL when it is not one."""
     host = host.strip().lower().rstrip(".")
+    if len(host) > 253:  # checked first: IDNA-encoding a megabyte takes seconds
+        raise BadURL("the host name is longer than 253 characters")
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
@@ -178,6 +153,8 @@ def clean_url(value: str) -> str:
     """An absolute, entity-free, percent-encoded http(s) URL; BadURL says why not."""
     if len(value) <= MAX_URL_CHARS and ("&" not in value or ";" not in value) and _CLEAN_URL.match(value):
         return value
+    if len(value) > 16 * MAX_URL_CHARS:  # no entities could bring it under the limit: not worth decoding
+        raise BadURL(f"longer than {MAX_URL_CHARS} characters")
     url = _unescape_url(value)
     url = _EDGE_JUNK.sub("", _STRIP_IN_URL.sub("", url))
     if len(url) > MAX_URL_CHARS:
@@ -201,6 +178,30 @@ def clean_url(value: str) -> str:
         _quote_part(parts.query, "query"),
         _quote_part(parts.fragment, "fragment"),
     ))
+
+
+_ENCODED_UNRESERVED = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
+
+
+def normalise_path(path: str) -> str:
+    """A URL path as a server resolves it (RFC 3986, 6.2.2): unreserved characters
+    percent-decoded (``%2e`` is ``.``), then dot segments removed (``/a/../b`` is ``/b``)."""
+    path = _ENCODED_UNRESERVED.sub(lambda m: chr(int(m.group(1), 16)), path)
+    output: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "..":
+            if len(output) > 1:
+                output.pop()
+            if last:
+                output.append("")
+        elif segment == ".":
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    return "/".join(output) if output and output != [""] else "/"
 
 
 # Windows cannot hold files with these names, whatever their extension.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -66,6 +67,23 @@ def test_characters_xml_allows_are_kept() -> None:
     ('<img src=x onerror="alert(1)">Caption', "Caption"),
     ("&lt;b&gt;Escaped&lt;/b&gt; markup", "Escaped markup"),
     ("Broken <a href='x'>link", "Broken link"),
+    ('<a title="x > y">Quoted</a> angle', "Quoted angle"),
+    ("One<br>Two<br/>Three</p>Four", "One Two Three Four"),
+    ("a <!-- a comment --> b", "a b"),
+    ("a <!--> b <!---> c", "a b c"),
+    ("kept <!-- a comment never closed", "kept"),
+    ("kept <a href='never closed", "kept"),
+    ("kept <b", "kept"),
+    ("x<SCRIPT>if (a < b) {}</script >y", "xy"),
+    ("x <script>never closed", "x"),
+    ("x <template><b>hidden</b></template> y <object><p>o</p></object> z", "x y z"),
+    ("x <? processing instruction ?> y", "x y"),
+    ("x <!DOCTYPE html> y", "x y"),
+    ("x </ bogus > y", "x y"),
+    ("x</>y", "xy"),
+    ("5 <10 and 7 > 3", "5 <10 and 7 > 3"),
+    ("x < y", "x < y"),
+    ("ends with </", "ends with </"),
 ])
 def test_markup_is_stripped_from_plain_text(raw: str, clean: str) -> None:
     assert clean_text(raw) == clean
@@ -222,3 +240,18 @@ def test_names_without_letters_or_digits_have_no_slug(name: str) -> None:
 
 def test_long_topic_names_give_bounded_slugs() -> None:
     assert len(topic_slug("word " * 100, max_chars=80)) <= 80
+
+
+@pytest.mark.parametrize("unit", ["<a ", "<a b='", '<a b="', "<!-- ", "<iframe ", "<script>", "<p>", "&amp;",
+                                  "</a ", "<! ", "<template>", "Ã©", "\x85"])
+def test_cleaning_takes_time_linear_in_the_text(unit: str) -> None:
+    """Four times the text takes about four times as long, never sixteen (issue 12, item 2)."""
+    def seconds(n: int) -> float:
+        text = unit * (n // len(unit))
+        started = time.perf_counter()
+        clean_text(text, max_chars=500)
+        return time.perf_counter() - started
+
+    small = min(seconds(50_000) for _ in range(3))
+    large = min(seconds(200_000) for _ in range(3))
+    assert large < 10 * max(small, 0.002), f"{unit!r}: {small:.4f}s for 50 KB, {large:.4f}s for 200 KB"
