@@ -14,49 +14,27 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
-
-import yaml
-
-try:  # libyaml-compatible results about six times faster; PyYAML stays the reference
-    import yaml_rs
-except ImportError:  # pragma: no cover - the dependency is declared, but stay usable without
-    yaml_rs = None  # type: ignore[assignment]
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import Problem, Severity
+from .frontmatter import FrontMatterError, LongNumber, read_front_matter
+from .markup import start_tags
 from .settings import Settings
-from .text import BadURL, clean_text, clean_url, normalise_host, portable, topic_slug
+from .text import BadURL, clean_text, clean_url, normalise_host, normalise_path, portable, topic_slug
 
 RECORD_SUFFIXES = (".md", ".txt")
+MAX_NUMBER = 10**9  # quality and heat: as far as a live filter reaches
+MAX_PIXELS = 100_000
 
-# YAML 1.2 booleans only (so `published: yes` stays the string "yes"), and no
-# implicit timestamps (dates are parsed below, where a bad one names its field).
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class RecordLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """PyYAML's safe (C) loader with YAML 1.2 booleans and dates left as text."""
-
-
-RecordLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+# The player pages of the video hosts whose embeds are published: one video id, nothing else.
+_YOUTUBE = re.compile(r"/embed/[A-Za-z0-9_-]+")
+SAFE_EMBEDS = {
+    "www.youtube.com": _YOUTUBE,
+    "youtube.com": _YOUTUBE,
+    "www.youtube-nocookie.com": _YOUTUBE,
+    "player.vimeo.com": re.compile(r"/video/[0-9]+"),
+    "www.dailymotion.com": re.compile(r"/embed/video/[A-Za-z0-9]+"),
 }
-RecordLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-SAFE_EMBED_HOSTS = {
-    "www.youtube.com": "/embed/",
-    "youtube.com": "/embed/",
-    "www.youtube-nocookie.com": "/embed/",
-    "player.vimeo.com": "/video/",
-    "www.dailymotion.com": "/embed/video/",
-}
-_IFRAME_SRC = re.compile(r"""<iframe\b[^>]*?\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,55 +147,6 @@ class _Reader:
     def warn(self, fieldname: str, message: str) -> None:
         self.problems.append(Problem(self.source, fieldname, message))
 
-    # -- front matter -------------------------------------------------------
-    def front_matter(self, data: bytes) -> dict[str, Any]:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Reject("file", f"not UTF-8 text (bad byte at offset {exc.start}); "
-                                  "save the file as UTF-8") from None
-        text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-        if "\x00" in text:
-            raise _Reject("file", "holds NUL bytes; it is not a text record")
-        if not text.strip():
-            raise _Reject("file", "is empty; a record starts with a '---' line of YAML front matter")
-        lines = text.split("\n")
-        if lines[0].rstrip() != "---":
-            raise _Reject("front matter", "the file must start with a '---' line")
-        try:
-            end = next(i for i, line in enumerate(lines[1:], 1) if line.rstrip() in ("---", "..."))
-        except StopIteration:
-            raise _Reject("front matter", "no closing '---' line after the YAML") from None
-        return self.parse_yaml("\n".join(lines[1:end]))
-
-    def parse_yaml(self, text: str) -> dict[str, Any]:
-        if _too_deep(text):
-            raise _Reject("front matter", f"nests deeper than {PARSER_DEPTH} levels; "
-                                          "records are flat mappings with short lists")
-        data = fast_yaml(text)
-        if data is None:
-            data = self.pyyaml(text)
-        if not isinstance(data, dict):
-            raise _Reject("front matter", "must be a mapping of field: value lines")
-        check_shape(data, self.settings.max_yaml_depth)
-        return data
-
-    def pyyaml(self, text: str) -> Any:
-        """PyYAML's reading of `text`, whose errors say where the YAML goes wrong."""
-        try:
-            if "&" in text or "*" in text:
-                _refuse_aliases(text)
-            return yaml.load(text, Loader=RecordLoader)
-        except _Reject:
-            raise
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
-            raise _Reject("front matter", f"not valid YAML{where}: {exc.problem}; "
-                                          "quote values that hold ':' or '#', indent with spaces") from None
-        except Exception as exc:  # any loader failure is this record's, never the build's
-            raise _Reject("front matter", f"not valid YAML ({type(exc).__name__})") from None
-
     # -- scalar fields -------------------------------------------------------
     def text(self, raw: Any, fieldname: str, max_chars: int, required: bool = False) -> str:
         if raw is None:
@@ -253,14 +182,28 @@ class _Reader:
     def integer(self, raw: Any, fieldname: str) -> int | None:
         if raw is None:
             return None
+        value: int | None = None
         if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", raw):
-            return int(raw)
-        if isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e18:
-            return int(raw)
-        self.warn(fieldname, f"must be a whole number, not a {_kind(raw)}; ignored")
-        return None
+            value = raw
+        elif isinstance(raw, LongNumber):
+            value = MAX_NUMBER + 1
+        elif isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+            value = int(raw) if len(raw.strip()) <= 19 else MAX_NUMBER + 1  # int() stops at 4,300 digits
+        elif isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e18:
+            value = int(raw)
+        if value is None:
+            self.warn(fieldname, f"must be a whole number, not a {_kind(raw)}; ignored")
+        elif not -MAX_NUMBER <= value <= MAX_NUMBER:
+            self.warn(fieldname, f"is out of range (-{MAX_NUMBER:,} to {MAX_NUMBER:,}); ignored")
+            value = None
+        return value
+
+    def dimension(self, raw: Any, fieldname: str) -> int | None:
+        """An image's width or height in pixels; zero, negative or absent is unknown."""
+        if isinstance(raw, LongNumber) or (type(raw) is int and raw >= MAX_PIXELS):
+            self.warn(fieldname, f"is out of range (1 to {MAX_PIXELS - 1:,} pixels); ignored")
+            return None
+        return raw if type(raw) is int and raw > 0 else None
 
     def when(self, raw: Any, fieldname: str, required: bool = False) -> datetime | None:
         try:
@@ -333,7 +276,8 @@ class _Reader:
                 continue
             url = self.url(item.get("url"), f"{where}.url")
             if url:
-                found.append(Image(url, _dimension(item.get("width")), _dimension(item.get("height"))))
+                found.append(Image(url, self.dimension(item.get("width"), f"{where}.width"),
+                                   self.dimension(item.get("height"), f"{where}.height")))
         return tuple(found)
 
     def items(self, raw: Any, fieldname: str) -> list[Any]:
@@ -396,145 +340,34 @@ class _Reader:
     def video(self, raw: Any) -> str | None:
         if not isinstance(raw, str):
             return None
-        match = _IFRAME_SRC.search(raw)
-        if not match:
+        src = next((tag.attributes["src"] for tag in start_tags(raw, "iframe") if "src" in tag.attributes),
+                   None)
+        if src is None:
             self.warn("featuredContent", "holds no <iframe src=...>; no player is published")
             return None
-        src = match.group(1) if match.group(1) is not None else match.group(2)
-        src = "https:" + src if src.startswith("//") else src
         try:
-            url = clean_url(src)
+            return player_url(src)
         except BadURL as exc:
             self.warn("featuredContent", f"the player URL: {exc}; no player is published")
             return None
-        parts = url.split("/", 3)
-        prefix = SAFE_EMBED_HOSTS.get(parts[2]) if url.startswith("https://") else None
-        if prefix is None or not ("/" + (parts[3] if len(parts) > 3 else "")).startswith(prefix):
-            self.warn("featuredContent", "the player is not a known-safe embed URL "
-                                         f"({', '.join(sorted(SAFE_EMBED_HOSTS))}); not published")
-            return None
-        return url
 
 
-# Any alias makes yaml-rs refuse, so PyYAML reads the record and refuses it with a message.
-_NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
-# Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it:
-# * numbers: leading zeros ('08', '017'), 0o/0b/0x prefixes, digit separators ('_1'),
-#   exponents without a dot;
-# * anchors and aliases (refused), tags ('!!binary', '!!python/...'), directives, and the
-#   indicators that PyYAML refuses in flow ('[>]') or that are reserved ('@', '`'), and
-#   PyYAML's value and merge keys ('=', '<<'), which it refuses even under a repeated key;
-# Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
-# or comma, or right after the ':' of a quoted key; so the '00' of '20:38:00Z' or the '&' of
-# 'AT &amp; T' do not count.
-_TOKEN = r"(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])"
-_NODE_START = re.compile(  # one character class first, so the engine skips ahead fast
-    r"""[\n\[{,:?\-"'](?:(?<=[\n\[{,])[ \t]*|(?<=[:?\-])[ \t]+|(?<=["']):[ \t]*)""" + _TOKEN)
-
-
-def _typed_apart(text: str) -> bool:
-    """True when some node of `text` starts the way the two YAML versions could read apart."""
-    if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
-        return True
-    return _NODE_START.search("\n" + text) is not None
-
-
-# Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart
-# ('1:20' is 80 in YAML 1.1, '=' and '<<' are special there): PyYAML reads those records.
-_APART_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-                         "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
-_APART_FIRST = frozenset("-+.0123456789<=")  # how PyYAML's int, float, merge and value forms start
-
-
-def _pyyaml_types_apart(text: str) -> bool:
-    """True when PyYAML would type `text`, written plain, as something YAML 1.2 keeps as text."""
-    if not text or text[0] not in _APART_FIRST:
-        return False
-    return any(tag in _APART_TAGS and regexp.match(text)
-               for tag, regexp in RecordLoader.yaml_implicit_resolvers.get(text[0], ()))
-
-
-_NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
-
-
-def _same_as_pyyaml(data: Any) -> bool:
-    """True when no value is typed in a way PyYAML's reading could differ from."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    first = _APART_FIRST
-    while stack:
-        node, key = stack.pop()
-        kind = type(node)
-        if kind is dict:
-            for k, v in node.items():
-                if type(k) is not str or (k and k[0] in first and _pyyaml_types_apart(k)):
-                    return False
-                stack.append((v, k))
-        elif kind is list:
-            stack.extend((v, key) for v in node)
-        elif kind is str:
-            if node and node[0] in first and _pyyaml_types_apart(node):
-                return False
-        elif kind is float:
-            return False
-        elif kind is int and key not in _NUMBER_FIELDS:
-            return False  # a number where text is expected: let PyYAML decide
-    return True
-
-
-def fast_yaml(text: str) -> Any:
-    """yaml-rs's reading of `text` when it is PyYAML's RecordLoader's too, else None.
-
-    Dates stay text and duplicate keys keep the last value, as with PyYAML.
-    Anything yaml-rs refuses (aliases included), and anything the two YAML
-    versions could type apart, returns None: PyYAML then reads it, and its
-    errors point at the line.
-    """
-    if yaml_rs is None or _typed_apart(text):
-        return None
-    try:
-        data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_NO_ALIASES,
-                             duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins)
-    except Exception:  # any refusal: let PyYAML read it and explain
-        return None
-    return data if _same_as_pyyaml(data) else None
-
-
-PARSER_DEPTH = 64  # past this, YAML parsers recurse until the C stack overflows
-_OPENERS = re.compile(r"[\[\]{}]")
-_DEEP_BLOCK = re.compile(rf"(?:-[ \t]+){{{PARSER_DEPTH}}}")
-
-
-def _too_deep(text: str) -> bool:
-    """True when flow brackets or one-line block sequences nest past PARSER_DEPTH."""
-    if text.count("-") >= PARSER_DEPTH and _DEEP_BLOCK.search(text):
-        return True
-    if text.count("[") + text.count("{") < PARSER_DEPTH:
-        return False
-    depth = 0
-    for match in _OPENERS.finditer(text):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > PARSER_DEPTH:
-            return True
-    return False
-
-
-def _refuse_aliases(text: str) -> None:
-    """Refuse anchors and aliases, scalar ones included, before anything is built from them."""
-    for event in yaml.parse(text, Loader=RecordLoader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Reject("front matter", "uses YAML anchors/aliases (&name / *name), which "
-                                          "records may not; write the values out")
+def player_url(src: str) -> str:
+    """The video player at `src`, resolved as a browser would; BadURL unless it is a known-safe embed."""
+    src = src.strip()
+    url = clean_url("https:" + src if src.startswith("//") else src)
+    parts = urlsplit(url)
+    path = normalise_path(parts.path)
+    pattern = SAFE_EMBEDS.get(parts.netloc) if parts.scheme == "https" else None
+    if pattern is None or not pattern.fullmatch(path):
+        raise BadURL("not a known-safe embed URL (a video's player page on "
+                     f"{', '.join(sorted(SAFE_EMBEDS))})")
+    return urlunsplit(("https", parts.netloc, path, parts.query, parts.fragment))
 
 
 def _kind(value: Any) -> str:
     return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "number",
             float: "number"}.get(type(value), type(value).__name__)
-
-
-def _dimension(raw: Any) -> int | None:
-    if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 100_000:
-        return raw
-    return None
 
 
 _RFC3339ISH = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
@@ -551,38 +384,17 @@ def _parse_datetime(text: str, fieldname: str) -> datetime:
                                  "write it like 2020-11-09T15:05:00Z") from None
 
 
-def check_shape(data: Any, max_depth: int) -> None:
-    """Refuse YAML whose nesting is deeper than `max_depth` or that reuses a node (aliases).
-
-    Walking an aliased value can cost billions of steps (billion laughs), so a
-    container met twice is refused before anything else looks at it.
-    """
-    seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if id(node) in seen:
-            raise _Reject("front matter", "uses YAML anchors/aliases (&name / *name), which "
-                                          "records may not; write the values out")
-        seen.add(id(node))
-        if depth >= max_depth:
-            raise _Reject("front matter", f"nests deeper than {max_depth} levels (max_yaml_depth)")
-        for child in node.values() if isinstance(node, dict) else node:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1))
-
-
 def read_record(source: str, data: bytes, settings: Settings) -> ReadResult:
     """Read one record file's bytes into a `Record`, or say why it cannot be published."""
     reader = _Reader(source, settings)
     result = ReadResult(source, problems=reader.problems)
     try:
-        fields = reader.front_matter(data)
+        fields = read_front_matter(data, settings.max_yaml_depth)
         if not _is_published(fields, reader) and not settings.drafts:
             result.unpublished = True
             return result
         result.record = _build(fields, reader, hashlib.blake2b(data, digest_size=12).hexdigest())
-    except _Reject as exc:
+    except (_Reject, FrontMatterError) as exc:
         reader.problems.append(Problem(source, exc.field, exc.message, Severity.ERROR))
     except RecursionError:
         reader.problems.append(Problem(source, "front matter", "nests too deeply", Severity.ERROR))

@@ -615,3 +615,140 @@ def test_records_are_frozen(read_fields: Read) -> None:
     record = published(read_fields())
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.title = "changed"  # type: ignore[misc]
+
+
+# A player URL that leaves the host's embed path once a browser resolves it (issue 12, item 5).
+@pytest.mark.parametrize("src", [
+    "https://www.youtube.com/embed/../../redirect?q=https://evil.example/",
+    "https://www.youtube.com/embed/%2e%2e/%2e%2e/redirect?q=x",
+    "https://www.youtube.com/embed/%2E%2E/redirect",
+    "https://www.youtube.com/embed/.%2e/redirect",
+    "https://www.youtube.com/embed/abc/../../redirect",
+    "https://www.youtube.com/embed/./../redirect",
+    "https://www.youtube.com/embed/..\\..\\redirect",
+    "https://www.youtube.com/embed/%2F..%2Fredirect",
+    "https://www.youtube.com/embed/abc/extra",
+    "https://www.youtube.com/embed/",
+    "https://player.vimeo.com/video/../../evil",
+    "https://player.vimeo.com/video/12/../../evil",
+    "https://www.dailymotion.com/embed/video/../../../evil",
+    "https://www.youtube.com:8443/embed/abc",
+    "//www.youtube.com/embed/../redirect",
+])
+def test_a_player_url_that_leaves_the_embed_path_is_refused(read_fields: Read, src: str) -> None:
+    result = read_fields(type="video", featuredContent=f'<iframe src="{src}"></iframe>')
+    assert published(result).video_url is None, src
+    assert problems_for(result, "featuredContent"), "a warning names featuredContent"
+
+
+@pytest.mark.parametrize(("html", "player"), [
+    ('<iframe width="560" src="https://www.youtube.com/embed/WJk-Y8LQlfE?rel=0" frameborder="0">'
+     "</iframe>", "https://www.youtube.com/embed/WJk-Y8LQlfE?rel=0"),
+    ("<IFRAME SRC='https://www.youtube.com/embed/./WJk-Y8LQlfE'></IFRAME>",
+     "https://www.youtube.com/embed/WJk-Y8LQlfE"),
+    ("<iframe src=https://player.vimeo.com/video/76979871></iframe>", "https://player.vimeo.com/video/76979871"),
+    ('<iframe src="https://www.dailymotion.com/embed/video/x7tgad0"></iframe>',
+     "https://www.dailymotion.com/embed/video/x7tgad0"),
+    ('<!-- <iframe src="https://evil.example/"> --><iframe src="https://www.youtube.com/embed/a1"></iframe>',
+     "https://www.youtube.com/embed/a1"),
+])
+def test_a_player_url_is_resolved_as_a_browser_would(read_fields: Read, html: str, player: str) -> None:
+    assert published(read_fields(type="video", featuredContent=html)).video_url == player
+
+
+def test_an_iframe_cut_off_by_the_end_has_no_player(read_fields: Read) -> None:
+    result = read_fields(type="video", featuredContent='<iframe src="https://www.youtube.com/embed/a1"')
+    assert published(result).video_url is None
+
+
+# -- repeated keys (issue 12, item 4) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("yaml_text", "field", "lines"), [
+    ("published: false\nexcerpt: e\npublished: true\n", "published", (5, 7)),
+    ("published: true\ntitle: Second title\n", "title", (2, 6)),
+    ("published: true\nprovider:\n  name: A\n  domain: a.example\n  name: B\n", "provider.name", (7, 9)),
+    ("published: true\nprovider: {name: A, domain: a.example, name: B}\n", "provider.name", (6, 6)),
+    ("published: true\nrelated:\n  - title: a\n    webUrl: https://r.example/\n    title: b\n",
+     "related[0].title", (7, 9)),
+    ("published: true\nimages:\n  - url: https://i.example/a.png\n    url: https://i.example/b.png\n",
+     "images[0].url", (7, 8)),
+    ("published: true\n'excerpt': one\n\"excerpt\": two\n", "excerpt", (6, 7)),
+    ("published: true\nquality: 1\nquality: 1\n", "quality", (6, 7)),
+])
+def test_a_key_given_twice_at_any_level_refuses_the_record(
+        read_text: Callable[[str], ReadResult], yaml_text: str, field: str, lines: tuple[int, int]) -> None:
+    text = ("---\ntitle: T\npublishedDateTime: 2021-03-04T05:06:07Z\n"
+            f"webUrl: https://news.example.com/a\n{yaml_text}---\n")
+    error = skipped(read_text(text), field)
+    assert f"lines {lines[0]} and {lines[1]}" in error.message, error
+
+
+# -- numbers beyond any range (issue 12, item 3) ---------------------------------------------------
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(("yaml_text", "field"), [
+    (f"quality: {HUGE}\n", "quality"),
+    (f"heat: -{HUGE}\n", "heat"),
+    (f"quality: '{HUGE}'\n", "quality"),
+    ("quality: 10000000000\n", "quality"),
+    ("heat: -1000000001\n", "heat"),
+    (f"images:\n  - url: https://i.example/a.png\n    width: {HUGE}\n", "images[0].width"),
+    ("images:\n  - url: https://i.example/a.png\n    height: 100000\n", "images[0].height"),
+    (f"provider:\n  name: P\n  domain: p.example\n  images:\n    - url: https://i.example/l.png\n"
+     f"      width: {HUGE}\n", "provider.images[0].width"),
+])
+def test_a_number_out_of_range_is_a_warning_of_its_field(
+        read_text: Callable[[str], ReadResult], yaml_text: str, field: str) -> None:
+    text = ("---\ntitle: T\npublishedDateTime: 2021-03-04T05:06:07Z\n"
+            f"webUrl: https://news.example.com/a\npublished: true\n{yaml_text}---\n")
+    result = read_text(text)
+    published(result)
+    assert any("out of range" in p.message for p in problems_for(result, field)), result.problems
+
+
+@pytest.mark.parametrize("yaml_text", [
+    f"title: {HUGE}\n", f"topics: [{HUGE}]\n", f"excerpt: {HUGE}\n",
+    f"related:\n  - title: r\n    webUrl: https://r.example/\n    quality: {HUGE}\n",
+    f"provider:\n  name: {HUGE}\n  domain: p.example\n", f"{HUGE}: key\n", f"extra: [{HUGE}, -{HUGE}]\n",
+    f"title: 0x{'f' * 5000}\n", f"title: -0b{'1' * 20000}\n", f"title: {'1:' * 3000}1\n",
+    f"topics: [0x{'f' * 5000}]\n", f"quality: 0x{'f' * 5000}\n", f"heat: {'1_' * 3000}1\n",
+])
+def test_a_long_number_anywhere_never_crashes_the_reader(
+        read_text: Callable[[str], ReadResult], yaml_text: str) -> None:
+    head = "" if yaml_text.startswith("title") else "title: T\n"
+    text = (f"---\n{head}publishedDateTime: 2021-03-04T05:06:07Z\n"
+            f"webUrl: https://news.example.com/a\npublished: true\n{yaml_text}---\n")
+    result = read_text(text)
+    if result.record is None:  # a 5,000-digit key is longer than YAML lets a key be
+        assert [p.field for p in result.problems if p.is_error] == ["front matter"], result.problems
+
+
+def test_a_long_number_as_a_title_is_kept_as_its_text(read_text: Callable[[str], ReadResult]) -> None:
+    text = (f"---\ntitle: {HUGE}\npublishedDateTime: 2021-03-04T05:06:07Z\n"
+            "webUrl: https://news.example.com/a\npublished: true\n---\n")
+    assert published(read_text(text)).title.startswith("9999")
+
+
+# -- YAML errors point at the line where the trouble starts (issue 12, item 14) ---------------------
+
+
+@pytest.mark.parametrize(("yaml_text", "line", "words"), [
+    ('title: "unclosed\npublishedDateTime: 2021-03-04T05:06:07Z\nwebUrl: https://n.example/a\n'
+     "published: true\n", 2, "quote"),
+    ("title: T\nexcerpt: 'unclosed\npublishedDateTime: 2021-03-04T05:06:07Z\nwebUrl: https://n.example/a\n",
+     3, "quote"),
+    ("title: T\ntopics: [a, b\npublishedDateTime: 2021-03-04T05:06:07Z\n", 3, "']'"),
+    ("title: T\nprovider: {name: A\npublishedDateTime: 2021-03-04T05:06:07Z\n", 3, "'}'"),
+    ("title: T\nthis line has no colon\npublishedDateTime: 2021-03-04T05:06:07Z\n", 3, "':'"),
+    ("title: T\n\tpublished: true\n", 3, "tab"),
+    ("title: Breaking: news\n", 2, "quotes"),
+    ("title: T\nexcerpt: @handle\n", 3, "quotes"),
+])
+def test_a_yaml_error_names_the_line_where_it_starts(
+        read_text: Callable[[str], ReadResult], yaml_text: str, line: int, words: str) -> None:
+    error = skipped(read_text(f"---\n{yaml_text}---\n"), "front matter")
+    assert f"at line {line}," in error.message, error
+    assert words in error.message, error

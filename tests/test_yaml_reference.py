@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-import feeds.records
+import feeds.frontmatter
 from feeds.records import read_record
 from feeds.settings import Settings
 
@@ -24,7 +24,7 @@ SETTINGS = Settings.make(cache_dir="off")
 def _both(name: str, data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
     fast = read_record(name, data, SETTINGS)
     with monkeypatch.context() as patch:
-        patch.setattr(feeds.records, "yaml_rs", None)
+        patch.setattr(feeds.frontmatter, "yaml_rs", None)
         reference = read_record(name, data, SETTINGS)
     return (fast.record, fast.problems, fast.unpublished), (
         reference.record, reference.problems, reference.unpublished)
@@ -109,7 +109,7 @@ def test_ordinary_records_take_the_fast_parser() -> None:
     fast = 0
     for path in files:
         text = path.read_text("utf-8").split("\n---", 1)[0].removeprefix("---\n")
-        fast += feeds.records.fast_yaml(text) is not None
+        fast += feeds.frontmatter.fast_yaml(text) is not None
     assert fast >= 0.9 * len(files)
 
 

@@ -1,0 +1,326 @@
+"""Front matter: a record file's bytes split at its ``---`` lines and read as safe YAML.
+
+yaml-rs reads most records (about six times faster); PyYAML reads those the
+two could read apart (YAML 1.1 and 1.2 type some scalars differently), and
+every record that is not valid, since its errors point at the line.  Both
+refuse what a record may not hold: anchors and aliases, a key given twice at
+any level, nesting past `max_yaml_depth`, a number too long to be one.  A
+refusal is a `FrontMatterError` naming the field (or ``front matter``), the
+line and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any
+
+import yaml
+
+try:  # libyaml-compatible results about six times faster; PyYAML stays the reference
+    import yaml_rs
+except ImportError:  # pragma: no cover - the dependency is declared, but stay usable without
+    yaml_rs = None  # type: ignore[assignment]
+
+FRONT_MATTER = "front matter"
+FIRST_LINE = 2  # YAML line 0 is the file's line 2, after the opening '---'
+MAX_NUMBER_DIGITS = 100  # a longer number is nothing a record means: it is kept as its text
+
+
+class FrontMatterError(Exception):
+    """A record's front matter cannot be read; `field` and `message` say where and why."""
+
+    def __init__(self, fieldname: str, message: str) -> None:
+        super().__init__(message)
+        self.field = fieldname
+        self.message = message
+
+
+class LongNumber(str):
+    """The text of a number too long to be one (PyYAML's reading; never a Python int)."""
+
+    __slots__ = ()
+
+
+def read_front_matter(data: bytes, max_depth: int) -> dict[str, Any]:
+    """The YAML mapping at the top of a record file's bytes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrontMatterError("file", f"not UTF-8 text (bad byte at offset {exc.start}); "
+                                       "save the file as UTF-8") from None
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        raise FrontMatterError("file", "holds NUL bytes; it is not a text record")
+    if not text.strip():
+        raise FrontMatterError("file", "is empty; a record starts with a '---' line of YAML front matter")
+    lines = text.split("\n")
+    if lines[0].rstrip() != "---":
+        raise FrontMatterError(FRONT_MATTER, "the file must start with a '---' line")
+    try:
+        end = next(i for i, line in enumerate(lines[1:], 1) if line.rstrip() in ("---", "..."))
+    except StopIteration:
+        raise FrontMatterError(FRONT_MATTER, "no closing '---' line after the YAML") from None
+    return parse_yaml("\n".join(lines[1:end]), max_depth)
+
+
+def parse_yaml(text: str, max_depth: int) -> dict[str, Any]:
+    """The mapping `text` holds, read by yaml-rs or, where it could differ or fails, PyYAML."""
+    if _too_deep(text):
+        raise FrontMatterError(FRONT_MATTER, f"nests deeper than {PARSER_DEPTH} levels; "
+                                             "records are flat mappings with short lists")
+    data = fast_yaml(text)
+    if data is None:
+        data = pyyaml(text)
+    if not isinstance(data, dict):
+        raise FrontMatterError(FRONT_MATTER, "must be a mapping of field: value lines")
+    check_shape(data, max_depth)
+    return data
+
+
+# -- PyYAML -----------------------------------------------------------------------
+
+# YAML 1.2 booleans only (so `published: yes` stays the string "yes"), and no
+# implicit timestamps (dates are parsed by the record reader, where a bad one names its field).
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RecordLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """PyYAML's safe (C) loader with YAML 1.2 booleans, dates left as text, long numbers as text."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        if len(node.value) > MAX_NUMBER_DIGITS:
+            return LongNumber(node.value)  # int() refuses past 4,300 digits, and nothing needs them
+        return super().construct_yaml_int(node)
+
+
+RecordLoader.add_constructor("tag:yaml.org,2002:int", RecordLoader.construct_yaml_int)
+RecordLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+RecordLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def pyyaml(text: str) -> Any:
+    """PyYAML's reading of `text`, refusing aliases and repeated keys; errors name the line."""
+    try:
+        if "&" in text or "*" in text:
+            _refuse_aliases(text)
+        loader = RecordLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _refuse_repeated_keys(loader, node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        raise FrontMatterError(FRONT_MATTER, _explain(exc)) from None
+    except FrontMatterError:
+        raise
+    except Exception as exc:  # any loader failure is this record's, never the build's
+        raise FrontMatterError(FRONT_MATTER, f"not valid YAML ({type(exc).__name__})") from None
+
+
+def _refuse_aliases(text: str) -> None:
+    """Refuse anchors and aliases, scalar ones included, before anything is built from them."""
+    for event in yaml.parse(text, Loader=RecordLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise FrontMatterError(FRONT_MATTER, "uses YAML anchors/aliases (&name / *name), which "
+                                                 "records may not; write the values out")
+
+
+_SPECIAL_KEYS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
+def _refuse_repeated_keys(loader: RecordLoader, root: yaml.Node) -> None:
+    """Refuse a mapping, at any depth, that gives one key twice: YAML forbids it, and PyYAML
+    would silently keep the last value (``published: false`` ... ``published: true``)."""
+    queue: deque[tuple[yaml.Node, str]] = deque([(root, "")])  # in document order, outer keys first
+    while queue:
+        node, path = queue.popleft()
+        if isinstance(node, yaml.SequenceNode):
+            queue.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag in _SPECIAL_KEYS:
+                    continue  # PyYAML's merge and value keys: its constructor refuses or merges them
+                key = loader.construct_object(key_node, deep=True)
+                name = f"{path}.{key}" if path else str(key)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # a list or mapping as a key: the constructor refuses it
+                    continue
+                if first is not key_node:
+                    one, two = first.start_mark.line + FIRST_LINE, key_node.start_mark.line + FIRST_LINE
+                    raise FrontMatterError(name, f"is given twice (lines {one} and {two}); YAML allows "
+                                                 "a key once: keep the one you mean and remove the other")
+                queue.append((value_node, name))
+
+
+# What a PyYAML (libyaml) error means to someone editing a record: (words in its context or
+# problem, where the trouble starts, what to do).
+_EXPLAINED = (
+    ("quoted scalar", "context", "a quoted value starts here and its closing quote is missing; close it"),
+    ("flow sequence", "context", "a '[' list starts here and is not closed; end it with ']' "
+                                 "(and separate its items with ',')"),
+    ("flow mapping", "context", "a '{' mapping starts here and is not closed; end it with '}' "
+                                "(and separate its items with ',')"),
+    ("simple key", "context", "this line has no ':' after its key; write it as 'key: value'"),
+    ("tab character", "problem", "this line is indented with a tab; indent with spaces"),
+    ("mapping values are not allowed", "problem", "a value holds ': '; put the whole value in quotes"),
+    ("cannot start any token", "problem", "a value starts with a character YAML reserves "
+                                          "('@', '`', '%', a tab); put the value in quotes"),
+    ("expected key", "problem", "this line does not fit the lines above it: check its indentation, "
+                                "and quote a value that goes on after a closing quote"),
+    ("block end", "problem", "this line does not fit the lines above it: check its indentation"),
+)
+
+
+def _explain(exc: yaml.MarkedYAMLError) -> str:
+    """Where `exc` starts (as a line of the record file) and what to do about it."""
+    said = f"{exc.context or ''} {exc.problem or ''}"
+    mark, advice = exc.problem_mark, f"{exc.problem}; quote values that hold ':' or '#', indent with spaces"
+    for words, where, meaning in _EXPLAINED:
+        if words in said:
+            if where == "context" and exc.context_mark:
+                mark = exc.context_mark
+            advice = meaning
+            break
+    at = f" at line {mark.line + FIRST_LINE}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML{at}: {advice}"
+
+
+# -- yaml-rs ------------------------------------------------------------------------
+
+# Any alias makes yaml-rs refuse, so PyYAML reads the record and refuses it with a message.
+_NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
+# Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it:
+# * numbers: leading zeros ('08', '017'), 0o/0b/0x prefixes, digit separators ('_1'),
+#   exponents without a dot;
+# * anchors and aliases (refused), tags ('!!binary', '!!python/...'), directives, and the
+#   indicators that PyYAML refuses in flow ('[>]') or that are reserved ('@', '`'), and
+#   PyYAML's value and merge keys ('=', '<<'), which it refuses even under a repeated key;
+# Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
+# or comma, or right after the ':' of a quoted key; so the '00' of '20:38:00Z' or the '&' of
+# 'AT &amp; T' do not count.
+_TOKEN = r"(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])"
+_NODE_START = re.compile(  # one character class first, so the engine skips ahead fast
+    r"""[\n\[{,:?\-"'](?:(?<=[\n\[{,])[ \t]*|(?<=[:?\-])[ \t]+|(?<=["']):[ \t]*)""" + _TOKEN)
+
+
+def _typed_apart(text: str) -> bool:
+    """True when some node of `text` starts the way the two YAML versions could read apart."""
+    if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
+        return True
+    return _NODE_START.search("\n" + text) is not None
+
+
+# Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart
+# ('1:20' is 80 in YAML 1.1, '=' and '<<' are special there): PyYAML reads those records.
+_APART_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                         "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_APART_FIRST = frozenset("-+.0123456789<=")  # how PyYAML's int, float, merge and value forms start
+
+
+def _pyyaml_types_apart(text: str) -> bool:
+    """True when PyYAML would type `text`, written plain, as something YAML 1.2 keeps as text."""
+    if not text or text[0] not in _APART_FIRST:
+        return False
+    return any(tag in _APART_TAGS and regexp.match(text)
+               for tag, regexp in RecordLoader.yaml_implicit_resolvers.get(text[0], ()))
+
+
+_LONG_DIGITS = re.compile(f"[0-9]{{{MAX_NUMBER_DIGITS + 1}}}")
+_NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
+_LONG_INT = 10**18
+
+
+def _same_as_pyyaml(data: Any) -> bool:
+    """True when no value is typed in a way PyYAML's reading could differ from."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    first = _APART_FIRST
+    while stack:
+        node, key = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            for k, v in node.items():
+                if type(k) is not str or (k and k[0] in first and _pyyaml_types_apart(k)):
+                    return False
+                stack.append((v, k))
+        elif kind is list:
+            stack.extend((v, key) for v in node)
+        elif kind is str:
+            if node and node[0] in first and _pyyaml_types_apart(node):
+                return False
+        elif kind is float:
+            return False
+        elif kind is int and (key not in _NUMBER_FIELDS or not -_LONG_INT < node < _LONG_INT):
+            return False  # a number where text is expected, or a long one: let PyYAML decide
+    return True
+
+
+def fast_yaml(text: str) -> Any:
+    """yaml-rs's reading of `text` when it is PyYAML's RecordLoader's too, else None.
+
+    Dates stay text, as with PyYAML.  Anything yaml-rs refuses (aliases and
+    repeated keys included), and anything the two YAML
+    versions could type apart, returns None: PyYAML then reads it, and its
+    errors point at the line.
+    """
+    if yaml_rs is None or _typed_apart(text) or _LONG_DIGITS.search(text):
+        return None  # (yaml-rs takes seconds to make a Python int of a megabyte of digits)
+    try:
+        data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_NO_ALIASES,
+                             duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+    except Exception:  # any refusal: let PyYAML read it and explain
+        return None
+    return data if _same_as_pyyaml(data) else None
+
+
+PARSER_DEPTH = 64  # past this, YAML parsers recurse until the C stack overflows
+_OPENERS = re.compile(r"[\[\]{}]")
+_DEEP_BLOCK = re.compile(rf"(?:-[ \t]+){{{PARSER_DEPTH}}}")
+
+
+def _too_deep(text: str) -> bool:
+    """True when flow brackets or one-line block sequences nest past PARSER_DEPTH."""
+    if text.count("-") >= PARSER_DEPTH and _DEEP_BLOCK.search(text):
+        return True
+    if text.count("[") + text.count("{") < PARSER_DEPTH:
+        return False
+    depth = 0
+    for match in _OPENERS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > PARSER_DEPTH:
+            return True
+    return False
+
+
+def check_shape(data: Any, max_depth: int) -> None:
+    """Refuse YAML whose nesting is deeper than `max_depth` or that reuses a node (aliases).
+
+    Walking an aliased value can cost billions of steps (billion laughs), so a
+    container met twice is refused before anything else looks at it.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise FrontMatterError(FRONT_MATTER, "uses YAML anchors/aliases (&name / *name), which "
+                                          "records may not; write the values out")
+        seen.add(id(node))
+        if depth >= max_depth:
+            raise FrontMatterError(FRONT_MATTER, f"nests deeper than {max_depth} levels (max_yaml_depth)")
+        for child in node.values() if isinstance(node, dict) else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
