@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import __version__
 from .cache import RecordCache, open_cache
-from .errors import Problem
+from .errors import Problem, SettingsError
 from .export import ExportResult, export_files
 from .memory import Counts, Member, Memory
 from .plan import FeedSpec, Plan, plan_feeds
@@ -35,6 +35,7 @@ from .site import MANAGED, Artifact, make_many, site_artifacts
 from .store import Entry, Progress, Store, load_store, read_files, scan
 
 _NOT_OUTPUT = ("jobs", "cache_dir")  # settings that change how a build runs, not what it writes
+NOTHING_PUBLISHED = " (nothing was published: every record was skipped or unpublished)"
 FEW_FILES = 1_000  # up to this many changed files (or a tenth of the store) a build starts from memory
 
 
@@ -65,6 +66,7 @@ class BuildReport:
             f"{c.feeds} feeds, {self.export.files} files, "
             f"{self.export.changed} changed; {self.seconds:.2f}s"
             f"{' (nothing changed since the last build)' if self.unchanged else ''}"
+            f"{NOTHING_PUBLISHED if not c.published else ''}"
         )
 
 
@@ -271,8 +273,25 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
                        None, plan)
 
 
+def check_folders(settings: Settings) -> None:
+    """Refuse an output folder that is the record folder or inside or above it: the record files,
+    unpublished ones and their `secured` values included, would be deployed with the site."""
+    records, out = os.path.realpath(settings.records), os.path.realpath(settings.out)
+    if out == records:
+        where = "is the record folder"
+    elif os.path.commonpath([out, records]) == records:
+        where = f"is inside the record folder {records}"
+    elif os.path.commonpath([out, records]) == out:
+        where = f"holds the record folder {records}"
+    else:
+        return
+    raise SettingsError(f"out: {out} {where}; the record files (unpublished text and secured values "
+                        "included) would be published with the feeds: choose a folder apart from it")
+
+
 def build_site(settings: Settings, progress: Progress | None = None) -> BuildReport:
     """Read the store, plan every feed, render what changed and export it to ``settings.out``."""
+    check_folders(settings)
     started = time.perf_counter()
     out = Path(settings.out)
     cache = open_cache(settings)

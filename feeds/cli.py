@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -69,6 +73,38 @@ def _count(folder: str) -> int:
         return 0
 
 
+class _Host(click.ParamType):  # type: ignore[type-arg]
+    """An interface to listen on: an IPv4 or IPv6 address, or a host name."""
+
+    name = "host"
+    _NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        try:
+            return str(ipaddress.ip_address(text.strip("[]")))
+        except ValueError:
+            pass
+        if not self._NAME.fullmatch(text):
+            self.fail(f"{value!r} is not an IP address or a host name (like 127.0.0.1, ::1 or localhost)",
+                      param, ctx)
+        try:
+            socket.getaddrinfo(text, None)
+        except (OSError, UnicodeError):
+            self.fail(f"{value!r} does not resolve to an address of this machine; give an IP address",
+                      param, ctx)
+        return text
+
+
+HOST = _Host()
+
+
+def _url_host(host: str) -> str:
+    """`host` as it stands in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 @click.group(epilog="Settings:\n\n" + SETTINGS_HELP)
 @click.version_option(package_name="feeds")
 def main() -> None:
@@ -78,7 +114,8 @@ def main() -> None:
 @main.command()
 @_settings_options
 @click.option("--out", help="Folder to write the static site to.")
-def build(**cli: Any) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 when any record is skipped (the site is still written).")
+def build(strict: bool, **cli: Any) -> None:
     """Write every feed of the record store under --out."""
     try:
         settings = _load(**cli)
@@ -88,7 +125,12 @@ def build(**cli: Any) -> None:
         raise click.ClickException(str(exc)) from None
     _report(report.problems)
     click.echo(report.summary())
-    click.echo(f"feeds written to {settings.out}/ (start with {settings.out}/feed.atom)")
+    out = os.path.realpath(settings.out)
+    click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
+    if strict and report.counts.skipped:
+        click.echo(f"error: {report.counts.skipped} record(s) skipped (--strict); fix them and build again",
+                   err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -110,8 +152,10 @@ def check(**cli: Any) -> None:
 
 @main.command()
 @_settings_options
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, type=HOST,
+              help="Interface to listen on (an IP address or host name).")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on (1-65535).")
 def serve(host: str, port: int, **cli: Any) -> None:
     """Serve every feed live, picking up record changes without a restart (development server)."""
     from .web import create_app  # Flask is only needed here
@@ -119,10 +163,10 @@ def serve(host: str, port: int, **cli: Any) -> None:
     try:
         settings = _load(**cli)
         if settings.base_url == OPTIONS_BY_NAME["base_url"].default and port != 5000:
-            settings = replace(settings, base_url=f"http://{host}:{port}/")
+            settings = replace(settings, base_url=f"http://{_url_host(host)}:{port}/")
         app = create_app(settings)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"serving {settings.records}/ at http://{host}:{port}/feed.atom "
+    click.echo(f"serving {settings.records}/ at http://{_url_host(host)}:{port}/feed.atom "
                f"(links use {settings.base_url}); Ctrl-C stops")
     app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)

@@ -149,6 +149,9 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
     values["base_url"] = base if base.endswith("/") else base + "/"
     if not str(values["site_title"]).strip():
         raise SettingsError("site_title: must not be empty")
+    for name, what in (("records", "the folder of record files"), ("out", "the folder to write the site to")):
+        if not str(values[name]).strip():
+            raise SettingsError(f"{name}: is empty; name {what} (--{name} DIR)")
     return values
 
 

@@ -18,7 +18,8 @@ from .stores import RecordWriter
 SUMMARY = re.compile(
     r"^read (?P<read>\d+) records: (?P<published>\d+) published, (?P<unpublished>\d+) unpublished,"
     r".*?(?P<skipped>\d+) skipped.*?; (?P<feeds>\d+) feeds, (?P<files>\d+) files, "
-    r"(?P<changed>\d+) changed; (?P<seconds>\d+\.\d+)s(?P<note> \(nothing changed since the last build\))?$",
+    r"(?P<changed>\d+) changed; (?P<seconds>\d+\.\d+)s(?P<note> \(nothing changed since the last build\))?"
+    r"(?P<nothing> \(nothing was published[^)]*\))?$",
     re.MULTILINE,
 )
 
@@ -107,6 +108,90 @@ def test_a_bad_option_value_is_a_one_line_error(runner: CliRunner, seeds_dir: Pa
         assert result.exit_code != 0, shown(result)
         assert "Traceback" not in result.output, shown(result)
         assert isinstance(result.exception, SystemExit), shown(result)
+
+
+# -- what a build refuses, and what it says (issue 12, items 10 and 13) ---------------------------
+
+
+def _store_with_a_secret(records: Path) -> None:
+    RecordWriter(records)("secret.md", published=False, title="Unpublished scoop", secured="S3CR3T")
+    RecordWriter(records)("good.md")
+
+
+def test_the_output_folder_may_not_be_the_record_folder_nor_inside_nor_above_it(
+        runner: CliRunner, tmp_path: Path, in_tmp: Path) -> None:
+    records = tmp_path / "site" / "records"
+    records.mkdir(parents=True)
+    _store_with_a_secret(records)
+    (tmp_path / "link").symlink_to(records)
+    for out in (records, records / "public", records / "a" / "b", tmp_path / "site", tmp_path,
+                tmp_path / "link", tmp_path / "link" / "out", Path("/")):
+        result = runner.invoke(main, ["build", "--records", str(records), "--out", str(out)])
+        assert result.exit_code != 0, f"--out {out}: " + shown(result)
+        assert "record folder" in result.stderr and "Traceback" not in result.output, shown(result)
+    assert sorted(p.name for p in records.iterdir()) == ["good.md", "secret.md"], "nothing was written"
+    assert not (tmp_path / "site" / "feed.atom").exists()
+
+
+def test_an_empty_output_or_record_folder_is_refused(runner: CliRunner, seeds_dir: Path, tmp_path: Path,
+                                                     in_tmp: Path) -> None:
+    for args in (["--records", str(seeds_dir), "--out", ""], ["--records", "", "--out", str(tmp_path / "o")],
+                 ["--records", str(seeds_dir), "--out", "  "]):
+        result = runner.invoke(main, ["build", *args])
+        assert result.exit_code != 0, shown(result)
+        assert "is empty" in result.stderr, shown(result)
+    assert list(in_tmp.iterdir()) == [], "nothing was written into the current folder"
+
+
+def test_a_build_names_the_real_output_folder(runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", "site/../public"])
+    assert result.exit_code == 0, shown(result)
+    assert f"feeds written to {in_tmp.resolve() / 'public'}/" in result.stdout, shown(result)
+
+
+def test_a_build_that_publishes_nothing_says_so_and_strict_fails_it(
+        runner: CliRunner, write_record: RecordWriter, records_dir: Path, tmp_path: Path,
+        in_tmp: Path) -> None:
+    write_record("bad1.md", title=None)
+    write_record("bad2.md", webUrl="javascript:alert(1)")
+    out = tmp_path / "site"
+    result = runner.invoke(main, ["build", "--records", str(records_dir), "--out", str(out)])
+    assert result.exit_code == 0, shown(result)
+    assert summary(result)["nothing"], shown(result)
+    strict = runner.invoke(main, ["build", "--records", str(records_dir), "--out", str(out), "--strict"])
+    assert strict.exit_code == 1, shown(strict)
+    assert "2 record(s) skipped (--strict)" in strict.stderr, shown(strict)
+
+
+def test_strict_passes_a_store_with_warnings_only(runner: CliRunner, write_record: RecordWriter,
+                                                  records_dir: Path, tmp_path: Path, in_tmp: Path) -> None:
+    write_record("ok.md", quality="high")
+    result = runner.invoke(main, ["build", "--records", str(records_dir), "--out", str(tmp_path / "s"),
+                                  "--strict"])
+    assert result.exit_code == 0, shown(result)
+    assert not summary(result)["nothing"] and "warning: ok.md: quality" in result.stderr, shown(result)
+
+
+# -- feeds serve: its options are checked before anything starts (issue 12, item 12) --------------
+
+
+def test_serve_refuses_a_port_or_host_that_cannot_be(runner: CliRunner, seeds_dir: Path,
+                                                     in_tmp: Path) -> None:
+    for args in (["--port", "99999"], ["--port", "0"], ["--port", "-1"], ["--port", "65536"],
+                 ["--host", "http://127.0.0.1"], ["--host", "127.0.0.1:80"], ["--host", "a b"],
+                 ["--host", ""], ["--host", "300.1.1.1x"], ["--host", "/tmp/sock"],
+                 ["--host", "no-such-host.invalid"]):
+        result = runner.invoke(main, ["serve", "--records", str(seeds_dir), *args])
+        assert result.exit_code == 2, f"{args}: " + shown(result)
+        assert "Invalid value for '--" in result.stderr, shown(result)
+
+
+def test_serve_takes_ipv6_and_names_it_in_brackets(seeds_dir: Path, in_tmp: Path) -> None:
+    from feeds.cli import HOST, _url_host
+    assert _url_host(HOST.convert("::1", None, None)) == "[::1]"
+    assert HOST.convert("[::1]", None, None) == "::1"
+    assert HOST.convert("localhost", None, None) == "localhost"
+    assert HOST.convert("0.0.0.0", None, None) == "0.0.0.0"
 
 
 # -- feeds check ----------------------------------------------------------------------------------------
