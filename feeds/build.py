@@ -18,13 +18,12 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass, replace
 from itertools import chain
 from pathlib import Path
 
 from . import __version__
-from .cache import RecordCache, open_cache
+from .cache import Output, RecordCache, open_cache, unusable, unusable_warning
 from .errors import Problem, SettingsError
 from .export import ExportResult, export_files
 from .memory import Counts, Member, Memory
@@ -34,7 +33,8 @@ from .settings import Settings
 from .site import MANAGED, Artifact, make_many, site_artifacts
 from .store import Entry, Progress, Store, load_store, read_files, scan
 
-_NOT_OUTPUT = ("jobs", "cache_dir")  # settings that change how a build runs, not what it writes
+# Settings that change how a build runs (or how a live server keeps bodies), not what it writes.
+_NOT_OUTPUT = ("jobs", "cache_dir", "body_cache_bytes")
 NOTHING_PUBLISHED = " (nothing was published: every record was skipped or unpublished)"
 FEW_FILES = 1_000  # up to this many changed files (or a tenth of the store) a build starts from memory
 
@@ -55,6 +55,7 @@ class BuildReport:
     store: Store | None = None
     plan: Plan | None = None
     unchanged: bool = False
+    warnings: tuple[str, ...] = ()  # about the build itself (an unusable cache), not about records
 
     def summary(self) -> str:
         """The one-line summary the CLI ends with."""
@@ -88,27 +89,28 @@ def config_of(settings: Settings) -> str:
                            digest_size=16).hexdigest()
 
 
-def _intact(out: Path | str, path: str, known: tuple[str, int, int] | None) -> bool:
-    """True when `path` under `out` is the file last written there (`known`: its outputs row)."""
+def _intact(out: Path | str, path: str, known: Output | None) -> bool:
+    """True when `path` under `out` is the file last written there (`known`), not one edited since
+    (its change time moves even when size and modification time are put back)."""
     if known is None:
         return False
     try:
-        info = os.stat(os.path.join(out, path))
+        info = os.stat(os.path.join(out, path), follow_symlinks=False)
     except OSError:
         return False
-    return (info.st_size, info.st_mtime_ns) == known[1:]
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns) == known[1:]
 
 
-def _current(out: Path, path: str, previous: tuple[str, int, int] | None, digest: str) -> bool:
+def _current(out: Path, path: str, previous: Output | None, digest: str) -> bool:
     """True when `path` under `out` is the file last written for this `digest`."""
-    return previous is not None and previous[0] == digest and _intact(out, path, previous)
+    return previous is not None and previous.digest == digest and _intact(out, path, previous)
 
 
 Full = Callable[[tuple[Headline, ...]], tuple[Record, ...]]
 
 
 def _site_files(artifacts: list[Artifact], full: Full, settings: Settings,
-                previous: dict[str, tuple[str, int, int]], digests: dict[str, str]
+                previous: dict[str, Output], digests: dict[str, str]
                 ) -> Iterator[tuple[str, bytes | None]]:
     """The files of `artifacts`: None for those already current, fresh bytes for the rest.
 
@@ -143,12 +145,12 @@ def by_feed(artifacts: list[Artifact]) -> dict[str, list[str]]:
     return paths
 
 
-def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[tuple[str, str, int, int]]:
+def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[tuple[str, Output]]:
     """The outputs rows of the files an export wrote or found already written."""
     rows = []
     for path in (*result.paths_written, *result.paths_same):
         info = os.stat(out / path)
-        rows.append((path, digests[path], info.st_size, info.st_mtime_ns))
+        rows.append((path, Output(digests[path], info.st_size, info.st_mtime_ns, info.st_ctime_ns)))
     return rows
 
 
@@ -236,7 +238,7 @@ def _update(cache: RecordCache, settings: Settings, scanned: tuple[list[Entry], 
     """The build, started from what the last build into the same folder knew; None when it cannot."""
     out = Path(settings.out)
     real_out = os.path.realpath(out)
-    outputs: dict[str, tuple[str, int, int]] = {}
+    outputs: dict[str, Output] = {}
 
     def damage(memory: Memory) -> set[str]:  # edited, removed, never written
         outputs.update(cache.outputs(real_out))
@@ -290,28 +292,49 @@ def check_folders(settings: Settings) -> None:
 
 
 def build_site(settings: Settings, progress: Progress | None = None) -> BuildReport:
-    """Read the store, plan every feed, render what changed and export it to ``settings.out``."""
+    """Read the store, plan every feed, render what changed and export it to ``settings.out``.
+
+    The record cache only saves work: when it cannot be used (damaged, on a
+    full disk, read-only), the build goes on without it, gives the same bytes,
+    and says so in the report's `warnings`.
+    """
     check_folders(settings)
     started = time.perf_counter()
+    cache, warning = open_cache(settings)
+    try:
+        report = _build(settings, cache, started, progress)
+    except Exception as exc:
+        if cache is None or not unusable(exc):
+            raise
+        warning = unusable_warning(cache.path, exc)
+        cache.close()
+        cache = None
+        report = _build(settings, None, started, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    return replace(report, warnings=(warning,)) if warning else report
+
+
+def _build(settings: Settings, cache: RecordCache | None, started: float, progress: Progress | None
+           ) -> BuildReport:
     out = Path(settings.out)
-    cache = open_cache(settings)
-    with closing(cache) if cache else nullcontext():
-        scanned = scan(Path(settings.records))
-        config = config_of(settings)
-        if cache and (report := _update(cache, settings, scanned, config, started, progress)):
-            return report
-        store = load_store(settings, progress, cache, scanned)
-        plan = plan_feeds(store, settings)
-        real_out = os.path.realpath(out)
-        previous = cache.outputs(real_out) if cache else {}
-        digests: dict[str, str] = {}
-        artifacts = site_artifacts(plan, settings)
-        result = export_files(out, _site_files(artifacts, store.full, settings, previous, digests), MANAGED)
-        counts = Counts.of(store, plan)
-        if cache:
-            memory, members = Memory.of_build(config, counts, by_feed(artifacts), scanned[0], store, plan,
-                                              settings)
-            with cache.transaction():
-                cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
-                memory.save(cache, real_out, members, everything=True)
+    scanned = scan(Path(settings.records))
+    config = config_of(settings)
+    if cache and (report := _update(cache, settings, scanned, config, started, progress)):
+        return report
+    store = load_store(settings, progress, cache, scanned)
+    plan = plan_feeds(store, settings)
+    real_out = os.path.realpath(out)
+    previous = cache.outputs(real_out) if cache else {}
+    digests: dict[str, str] = {}
+    artifacts = site_artifacts(plan, settings)
+    result = export_files(out, _site_files(artifacts, store.full, settings, previous, digests), MANAGED)
+    counts = Counts.of(store, plan)
+    if cache:
+        memory, members = Memory.of_build(config, counts, by_feed(artifacts), scanned[0], store, plan,
+                                          settings)
+        with cache.transaction():
+            cache.wrote(real_out, _written(out, result, digests), result.paths_removed)
+            memory.save(cache, real_out, members, everything=True)
     return BuildReport(counts, store.problems, result, time.perf_counter() - started, store, plan)

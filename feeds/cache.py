@@ -44,7 +44,7 @@ from .errors import Problem, Severity
 from .records import Headline, Image, Provider, ReadResult, Record, Related, Topic
 from .settings import Settings
 
-FORMAT = 4
+FORMAT = 5
 BUCKETS = 64  # snapshot blobs; one changed file rewrites one
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
@@ -52,31 +52,58 @@ _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excer
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
-    name TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
-    state INTEGER NOT NULL, problems TEXT NOT NULL, head TEXT, payload TEXT, link TEXT);
+    name BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL, state INTEGER NOT NULL, problems TEXT NOT NULL, head TEXT, payload TEXT, link TEXT);
 CREATE INDEX IF NOT EXISTS files_link ON files (link);
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY, blob BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS builds (out TEXT PRIMARY KEY, manifest TEXT NOT NULL, listing BLOB NOT NULL,
+CREATE TABLE IF NOT EXISTS builds (out BLOB PRIMARY KEY, manifest TEXT NOT NULL, listing BLOB NOT NULL,
     feeds BLOB NOT NULL, problems BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS members (out TEXT NOT NULL, stem TEXT NOT NULL, blob BLOB NOT NULL,
+CREATE TABLE IF NOT EXISTS members (out BLOB NOT NULL, stem TEXT NOT NULL, blob BLOB NOT NULL,
     generation INTEGER NOT NULL, PRIMARY KEY (out, stem));
 CREATE TABLE IF NOT EXISTS outputs (
-    out TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, PRIMARY KEY (out, path));
+    out BLOB NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, PRIMARY KEY (out, path));
+CREATE TABLE IF NOT EXISTS representations (
+    server TEXT NOT NULL, variant TEXT NOT NULL, etag TEXT NOT NULL, since INTEGER NOT NULL,
+    PRIMARY KEY (server, variant));
 """
+MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
 
 
 class Identity(NamedTuple):
-    """What tells a file changed without reading it (a tuple: cheap to make by the 100,000)."""
+    """What tells a file changed without reading it (a tuple: cheap to make by the 100,000).
+
+    The change time is in it because no tool can set it back: an edit whose
+    modification time was restored (``cp -p``, ``tar``, ``rsync -t``) still shows.
+    """
 
     size: int
     mtime_ns: int
+    ctime_ns: int
     ino: int
 
     @classmethod
     def of(cls, stat: os.stat_result) -> Identity:
         """The identity of a file from its stat."""
-        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def key(name: str) -> bytes:
+    """A file or folder name as the cache keeps it: its bytes (a name need not be UTF-8)."""
+    return os.fsencode(name)
+
+
+def _name(raw: bytes | str) -> str:
+    return os.fsdecode(raw)
+
+
+class Output(NamedTuple):
+    """A file a build wrote: the fingerprint of what it holds, and how to tell it is still that file."""
+
+    digest: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +233,7 @@ class RecordCache:
 
     def _reset(self) -> None:
         with self.transaction():  # the tables of another format may have other columns
-            for table in ("files", "outputs", "meta", "snapshot", "builds", "members"):
+            for table in ("files", "outputs", "meta", "snapshot", "builds", "members", "representations"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self.db.execute(statement)
@@ -236,10 +263,11 @@ class RecordCache:
             except (ValueError, TypeError, IndexError, KeyError):
                 pass  # a snapshot of another shape: the files table is the truth
         buckets = {b: {} for b in range(BUCKETS)}
-        for name, size, mtime, ino, state, problems, head in self.db.execute(
-                "SELECT name, size, mtime_ns, ino, state, problems, head FROM files"):
+        for raw, size, mtime, ctime, ino, state, problems, head in self.db.execute(
+                "SELECT name, size, mtime_ns, ctime_ns, ino, state, problems, head FROM files"):
             head_tuple = tuple(json.loads(head)) if head else None
-            buckets[_bucket(name)][name] = (size, mtime, ino, state, problems, head_tuple)
+            name = _name(raw)
+            buckets[_bucket(name)][name] = (size, mtime, ctime, ino, state, problems, head_tuple)
         self._dirty = set(buckets)
         self._broken = False
         return self._known(buckets)
@@ -247,8 +275,8 @@ class RecordCache:
     def _known(self, buckets: dict[int, dict[str, tuple[Any, ...]]]) -> dict[str, Cached]:
         found = {}
         for raw in buckets.values():
-            for name, (size, mtime, ino, state, problems, head) in raw.items():
-                found[name] = Cached(Identity(size, mtime, ino), state,
+            for name, (size, mtime, ctime, ino, state, problems, head) in raw.items():
+                found[name] = Cached(Identity(size, mtime, ctime, ino), state,
                                      _problems(name, problems) if problems != "[]" else (),
                                      headline(head) if head else None)
         self._buckets = buckets
@@ -282,12 +310,12 @@ class RecordCache:
         """Store what reading these files gave, as `encode_result` put it."""
         rows = []
         for name, ident, (state, problems, head, payload, head_tuple) in items:
-            rows.append((name, ident.size, ident.mtime_ns, ident.ino, state, problems, head, payload,
+            rows.append((key(name), *ident, state, problems, head, payload,
                          head_tuple[3] if head_tuple else None))
             raw = self._bucket_of(name)
             if raw is not None:
-                raw[name] = (ident.size, ident.mtime_ns, ident.ino, state, problems, head_tuple)
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                raw[name] = (*ident, state, problems, head_tuple)
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop files that left the store."""
@@ -296,7 +324,7 @@ class RecordCache:
             raw = self._bucket_of(name)
             if raw is not None:
                 raw.pop(name, None)
-        self.db.executemany("DELETE FROM files WHERE name=?", gone)
+        self.db.executemany("DELETE FROM files WHERE name=?", [(key(n),) for (n,) in gone])
 
     def save_snapshot(self) -> None:
         """Write the snapshot buckets that `remember` and `forget` changed.
@@ -311,28 +339,28 @@ class RecordCache:
         self._dirty.clear()
         self._buckets = {}  # not held while the build goes on; read again when needed
 
-    def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None, tuple[int, int, int]]]:
-        """The state, headline and identity (size, mtime_ns, inode) of these files as the cache
-        holds them now."""
+    def states(self, names: Iterable[str]) -> dict[str, tuple[int, Headline | None, Identity]]:
+        """The state, headline and identity of these files as the cache holds them now."""
         found = {}
-        wanted = list(names)
+        wanted = [key(n) for n in names]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for name, state, head, size, mtime, ino in self.db.execute(
-                    f"SELECT name, state, head, size, mtime_ns, ino FROM files WHERE name IN ({marks})",
-                    chunk):
-                found[name] = (state, headline(json.loads(head)) if head else None, (size, mtime, ino))
+            for name, state, head, *identity in self.db.execute(
+                    f"SELECT name, state, head, size, mtime_ns, ctime_ns, ino FROM files "
+                    f"WHERE name IN ({marks})", chunk):
+                found[_name(name)] = (state, headline(json.loads(head)) if head else None,
+                                      Identity(*identity))
         return found
 
     def shares_link(self, link: str, name: str) -> bool:
         """True when a file other than `name` holds a published record of `link`."""
         return self.db.execute("SELECT 1 FROM files WHERE link=? AND name!=? LIMIT 1",
-                               (link, name)).fetchone() is not None
+                               (link, key(name))).fetchone() is not None
 
     def records(self, names: Iterable[str]) -> dict[str, Record]:
         """The full records of these files, by file name."""
-        wanted = list(names)
+        wanted = [key(n) for n in names]
         found = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
@@ -340,14 +368,14 @@ class RecordCache:
             for name, head, payload in self.db.execute(
                     f"SELECT name, head, payload FROM files WHERE name IN ({marks}) "
                     "AND payload IS NOT NULL", chunk):
-                found[name] = decode(head, payload)
+                found[_name(name)] = decode(head, payload)
         return found
 
     # -- what the last build into a folder knew --------------------------------
     def memory(self, out: str) -> tuple[str, Any, Any, Any] | None:
         """The manifest (JSON) and the listing, feeds and problems kept for `out`, or None."""
         row = self.db.execute("SELECT manifest, listing, feeds, problems FROM builds WHERE out=?",
-                              (out,)).fetchone()
+                              (key(out),)).fetchone()
         if row is None:
             return None
         manifest, *blobs = row
@@ -356,14 +384,15 @@ class RecordCache:
     def remember_build(self, out: str, manifest: str, listing: Any, feeds: Any, problems: Any) -> None:
         """Keep what a build into `out` knew (call `save_members` in the same transaction)."""
         self.db.execute("INSERT OR REPLACE INTO builds VALUES (?,?,?,?,?)",
-                        (out, manifest, marshal.dumps(listing), marshal.dumps(feeds),
+                        (key(out), manifest, marshal.dumps(listing), marshal.dumps(feeds),
                          marshal.dumps(problems)))
 
     def members(self, out: str, stems: Iterable[str]) -> dict[str, Any]:
         """The members kept for these feeds of `out` (a feed kept unreadable is left out)."""
         found = {}
         for stem in stems:
-            row = self.db.execute("SELECT blob FROM members WHERE out=? AND stem=?", (out, stem)).fetchone()
+            row = self.db.execute("SELECT blob FROM members WHERE out=? AND stem=?",
+                                  (key(out), stem)).fetchone()
             if row is not None and (members := _loads(row[0])) is not None:
                 found[stem] = members
         return found
@@ -371,14 +400,14 @@ class RecordCache:
     def feed_members(self, out: str, stem: str) -> tuple[Any, int] | None:
         """The members kept for one feed of `out` and the generation they were saved at, or None."""
         row = self.db.execute("SELECT blob, generation FROM members WHERE out=? AND stem=?",
-                              (out, stem)).fetchone()
+                              (key(out), stem)).fetchone()
         if row is None or (members := _loads(row[0])) is None:
             return None
         return members, row[1]
 
     def generations(self, out: str) -> dict[str, int]:
         """The generation of every feed's members kept for `out`, by stem."""
-        return dict(self.db.execute("SELECT stem, generation FROM members WHERE out=?", (out,)))
+        return dict(self.db.execute("SELECT stem, generation FROM members WHERE out=?", (key(out),)))
 
     def next_generation(self) -> int:
         """A generation later than any this cache gave before (inside a write transaction)."""
@@ -391,23 +420,60 @@ class RecordCache:
                      everything: bool = False) -> None:
         """Keep the members of these feeds of `out` at `generation`, and drop the `gone` ones (or,
         with `everything`, all others)."""
+        folder = key(out)
         if everything:
-            self.db.execute("DELETE FROM members WHERE out=?", (out,))
-        self.db.executemany("DELETE FROM members WHERE out=? AND stem=?", [(out, s) for s in gone])
+            self.db.execute("DELETE FROM members WHERE out=?", (folder,))
+        self.db.executemany("DELETE FROM members WHERE out=? AND stem=?", [(folder, s) for s in gone])
         self.db.executemany("INSERT OR REPLACE INTO members VALUES (?,?,?,?)",
-                            [(out, stem, marshal.dumps(rows), generation) for stem, rows in members.items()])
+                            [(folder, stem, marshal.dumps(rows), generation)
+                             for stem, rows in members.items()])
+
+    # -- what the live server served ---------------------------------------------
+    def changed_at(self, server: str, variant: str, etag: str, now: int) -> int:
+        """When (Unix seconds) the representation `variant` of a live `server` last changed, its
+        bytes now being those of `etag`; kept here, so every worker and every restart agree.
+
+        A change is dated `now`, and at least a second after the change before it, so a
+        reader polling with If-Modified-Since alone never misses one.  Only the newest
+        `MAX_REPRESENTATIONS` filtered ones are kept: one forgotten is dated anew when next
+        served, later than it really changed, which costs a reader one full response.
+        """
+        query = "SELECT etag, since FROM representations WHERE server=? AND variant=?"
+        row = self.db.execute(query, (server, variant)).fetchone()
+        if row is not None and row[0] == etag:
+            return int(row[1])
+        with self.transaction():
+            row = self.db.execute(query, (server, variant)).fetchone()
+            if row is not None and row[0] == etag:
+                return int(row[1])
+            since = now if row is None else max(now, int(row[1]) + 1)
+            self.db.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?)",
+                            (server, variant, etag, since))
+            if row is None and "?" in variant:
+                self._forget_representations(server)
+        return since
+
+    def _forget_representations(self, server: str) -> None:
+        (count,) = self.db.execute("SELECT count(*) FROM representations WHERE server=? "
+                                   "AND variant LIKE '%?%'", (server,)).fetchone()
+        if count > MAX_REPRESENTATIONS:
+            self.db.execute("DELETE FROM representations WHERE rowid IN (SELECT rowid FROM representations "
+                            "WHERE server=? AND variant LIKE '%?%' ORDER BY since LIMIT ?)",
+                            (server, count - MAX_REPRESENTATIONS // 2))
 
     # -- outputs -------------------------------------------------------------
-    def outputs(self, out: str) -> dict[str, tuple[str, int, int]]:
-        """What was last written under `out`: path → (digest, size, mtime_ns)."""
-        return {path: (digest, size, mtime) for path, digest, size, mtime in self.db.execute(
-            "SELECT path, digest, size, mtime_ns FROM outputs WHERE out=?", (out,))}
+    def outputs(self, out: str) -> dict[str, Output]:
+        """What was last written under `out`, by site path."""
+        rows = self.db.execute("SELECT path, digest, size, mtime_ns, ctime_ns FROM outputs WHERE out=?",
+                               (key(out),))
+        return {path: Output(*output) for path, *output in rows}
 
-    def wrote(self, out: str, rows: Iterable[tuple[str, str, int, int]], gone: Iterable[str]) -> None:
-        """Remember what is now under `out`: (path, digest, size, mtime_ns), and what left."""
-        self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?)",
-                            [(out, *row) for row in rows])
-        self.db.executemany("DELETE FROM outputs WHERE out=? AND path=?", [(out, p) for p in gone])
+    def wrote(self, out: str, rows: Iterable[tuple[str, Output]], gone: Iterable[str]) -> None:
+        """Remember what is now under `out` (path and what was written there), and what left."""
+        folder = key(out)
+        self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?)",
+                            [(folder, path, *output) for path, output in rows])
+        self.db.executemany("DELETE FROM outputs WHERE out=? AND path=?", [(folder, p) for p in gone])
 
 
 def _bucket(name: str) -> int:
@@ -433,12 +499,42 @@ class _Transaction:
         self.db.execute("ROLLBACK" if kind else "COMMIT")
 
 
-def open_cache(settings: Settings) -> RecordCache | None:
-    """The cache for these settings, or None when it is off or cannot be opened."""
+def open_cache(settings: Settings) -> tuple[RecordCache | None, str | None]:
+    """The cache for these settings, and a warning when it cannot be used.
+
+    None when caching is off, with drafts (whose unpublished text the cache
+    must never hold), or when the file cannot be opened (then with the warning).
+    """
     path = cache_path(settings)
-    if path is None:
-        return None
+    if path is None or settings.drafts:
+        return None, None
     try:
-        return RecordCache(path)
-    except (OSError, sqlite3.Error):
-        return None
+        return RecordCache(path), None
+    except Exception as exc:
+        if not unusable(exc):
+            raise
+        return None, unusable_warning(path, exc)
+
+
+def unusable(exc: BaseException) -> bool:
+    """True when `exc` says the cache file cannot be used (damaged, full disk, read-only, gone);
+    False for anything else, our own mistakes in SQL among them."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        return not isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError)
+    return isinstance(exc, OSError | UnicodeDecodeError | json.JSONDecodeError)
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def unusable_warning(path: Path, exc: BaseException) -> str:
+    """One line naming the cache file, what is wrong with it and the fix."""
+    text = str(exc) or type(exc).__name__
+    if "readonly" in text or getattr(exc, "errno", None) in (1, 13, 30) or not _writable(path):
+        fix = "make its folder writable, or set cache_dir to a writable folder ('off' for no cache)"
+    elif "full" in text or getattr(exc, "errno", None) == 28:
+        fix = "free disk space, or set cache_dir to a folder on another disk ('off' for no cache)"
+    else:
+        fix = "delete it; the next build makes a new one"
+    return f"{path}: the record cache cannot be used ({text}); going on without it: {fix}"

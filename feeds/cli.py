@@ -123,6 +123,8 @@ def build(strict: bool, **cli: Any) -> None:
             report = build_site(settings, progress)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     _report(report.problems)
     click.echo(report.summary())
     out = os.path.realpath(settings.out)

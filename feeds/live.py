@@ -20,7 +20,10 @@ memory holds.  A request renders against one snapshot from start to end: a
 record or feed that moved on under it is never mixed in (`Stale` sends the
 request to the next snapshot).  Rendered bodies are cached by fingerprint, so
 a change invalidates only the feeds it touches, and a request for a cached
-body neither parses nor renders.
+body neither parses nor renders; the cache is bounded by `body_cache_bytes`.
+When a representation's bytes change, the record cache dates the change
+(`RecordCache.changed_at`): that date is its Last-Modified on every worker.
+A cache file that fails while serving is left for one of this process's own.
 """
 
 from __future__ import annotations
@@ -33,15 +36,15 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeVar, cast
 
 from .build import advance, by_feed, config_of
-from .cache import RecordCache, open_cache
+from .cache import RecordCache, open_cache, unusable, unusable_warning
 from .errors import Problem, StoreError
 from .memory import KINDS_BY_NAME, Counts, Member, Memory, feed_spec
 from .plan import ALL, EMBED_LIMIT, FeedSpec, Plan, plan_feeds
@@ -52,7 +55,7 @@ from .store import Entry, load_store, scan
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
-BODY_CACHE_ENTRIES = 2048
+T = TypeVar("T")
 STALE_ATTEMPTS = 4  # renders of one request before it settles for the path's last body
 
 
@@ -130,15 +133,19 @@ class LiveSite:
         self._digests: dict[tuple[object, ...], str] = {}  # (path, filters) -> digest of its cached body
         self._config = config_of(settings)
         self._key = "live:" + self._config
-        cache = open_cache(settings)
+        self._cached_bytes = 0  # of every body in `_bodies`, plain and gzipped
+        cache, warning = open_cache(settings)
+        if warning:
+            log.warning("%s", warning)
         # With the cache off (or unusable) the memory lives in a database of this process's own.
         self._cache: RecordCache = cache or RecordCache.private()
+        self._private = cache is None
         self._turns = None if cache is None else cache.path.with_name(cache.path.name + ".live-lock")
         self._forget = False  # the kept memory is unusable: the next snapshot starts from the store
         self._dirty = threading.Event()
         self._watch = watch
         self._watcher_pid = 0
-        self.snapshot = self._take()
+        self.snapshot = self._guarded(self._take)
 
     # -- snapshots -------------------------------------------------------------
     @contextmanager
@@ -223,10 +230,26 @@ class LiveSite:
         with self._lock:
             self._dirty.clear()
             try:
-                self.snapshot = self._take(self.snapshot)
+                self.snapshot = self._guarded(lambda: self._take(self.snapshot))
             except StoreError as exc:
                 log.error("%s; still serving the store as it was", exc)
             return self.snapshot
+
+    def _guarded(self, work: Callable[[], T]) -> T:
+        """`work`, done again on a cache of this process's own if the cache file fails under it
+        (damaged, full disk, read-only): the cache only saves work."""
+        try:
+            return work()
+        except Exception as exc:
+            if self._private or not unusable(exc):
+                raise
+            with self._lock:
+                log.warning("%s", unusable_warning(self._cache.path, exc))
+                self._cache.close()
+                self._cache, self._private, self._turns = RecordCache.private(), True, None
+                self._forget = True
+                self.snapshot = self._take()
+            return work()
 
     def current(self) -> Snapshot:
         """The snapshot to serve from, starting the watcher in this process if needed."""
@@ -326,20 +349,34 @@ class LiveSite:
         data = artifact.make(spec, self.settings)
         packed = gzip.compress(data, compresslevel=6, mtime=0)
         newest = (spec or snapshot.plan.feeds[0]).updated
-        body = Body(data, packed, _etag(data), _etag(packed), newest, artifact.media_type)
+        etag = _etag(data)
+        name = _variant(artifact.path, filters)
+        with self._lock:
+            since = self._cache.changed_at(self._key, name, etag, int(time.time()))
+        changed = datetime.fromtimestamp(since, UTC)
+        body = Body(data, packed, etag, _etag(packed), max(changed, newest), artifact.media_type)
+        self._keep(variant, artifact.digest, body)
+        return body
+
+    def _keep(self, variant: tuple[object, ...], digest: str, body: Body) -> None:
+        """Keep `body` for the next requests, within `body_cache_bytes` (least recently used go)."""
+        size = len(body.data) + len(body.gzipped)
         with self._lock:
             # A new fingerprint for a path means its old body can no longer be asked for: drop it now
             # rather than let a store that changes all day fill the cache with dead bodies.
-            old = self._digests.get(variant)
-            if old is not None and old != artifact.digest:
-                self._bodies.pop((*variant, old), None)
-            self._digests[variant] = artifact.digest
-            self._bodies[key] = body
-            while len(self._bodies) > BODY_CACHE_ENTRIES:
-                (path, kept, digest), _ = self._bodies.popitem(last=False)
-                if self._digests.get((path, kept)) == digest:
+            old = self._digests.pop(variant, None)
+            if old is not None and (dropped := self._bodies.pop((*variant, old), None)) is not None:
+                self._cached_bytes -= len(dropped.data) + len(dropped.gzipped)
+            if size > self.settings.body_cache_bytes:
+                return  # larger than the whole cache: made again when asked for
+            self._digests[variant] = digest
+            self._bodies[(*variant, digest)] = body
+            self._cached_bytes += size
+            while self._cached_bytes > self.settings.body_cache_bytes:
+                (path, kept, dropped_digest), dropped = self._bodies.popitem(last=False)
+                self._cached_bytes -= len(dropped.data) + len(dropped.gzipped)
+                if self._digests.get((path, kept)) == dropped_digest:
                     del self._digests[(path, kept)]
-        return body
 
     def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
                min_heat: int | None = None) -> Body | None:
@@ -348,6 +385,10 @@ class LiveSite:
         When the store moves on under every attempt, the path's last body, which was consistent
         when it was made; `Stale` if there is none.
         """
+        return self._guarded(lambda: self._render(path, limit, min_quality, min_heat))
+
+    def _render(self, path: str, limit: int | None, min_quality: int | None,
+                min_heat: int | None) -> Body | None:
         filters = (limit, min_quality, min_heat)
         for _ in range(STALE_ATTEMPTS):
             snapshot = self.current()
@@ -365,6 +406,13 @@ class LiveSite:
             raise Stale
         log.info("%s: the record folder changed under %d renders; served its last body", path, STALE_ATTEMPTS)
         return last
+
+
+def _variant(path: str, filters: tuple[object, ...]) -> str:
+    """A representation's name: its path and the filters that narrowed it (``feed.atom?limit=5``)."""
+    query = "&".join(f"{name}={value}" for name, value in zip(("limit", "min_quality", "min_heat"), filters,
+                                                               strict=True) if value is not None)
+    return f"{path}?{query}" if query else path
 
 
 def _identities(root: Path) -> list[Entry]:

@@ -4,7 +4,7 @@ Planning looks at every record: at 100,000 records a full build takes
 seconds even when one file changed.  So after each build the cache keeps,
 for its output folder, a `Memory`:
 
-* the listing: every record file's identity (size, modification time, inode);
+* the listing: every record file's identity (size, modification and change times, inode);
 * each feed's members: (newest-first key, id, file name, name as written,
   logo, quality, heat, digest) of every record it holds, kept per feed so
   that a change loads only its feeds; of the all-items feed, which every
@@ -61,6 +61,7 @@ from .store import Entry, Store
 Member = tuple[float, str, str, str, str | None, int | None, int | None, str]
 Summary = tuple[str, str, str, int, str | None, tuple[Any, ...] | None]  # kind, key, name, total, logo, head
 KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
+IDS = 4  # integers of one file's identity in the listing: size, mtime_ns, ctime_ns, inode
 RESERVE = 2_000  # all-items members kept beyond those shown; when changes use them up, a full build
 _ORDER = {kind.name: i for i, kind in enumerate(KINDS)}
 
@@ -170,9 +171,9 @@ class Memory:
                 return [], [], {}
             changed = [entries[i] for i in _differing(ids, old_ids, 0, len(entries))]
             index = {e.name: i for i, e in enumerate(entries)} if changed else {}
-            return changed, [], {e.name: tuple(old_ids[3 * index[e.name]:3 * index[e.name] + 3])
+            return changed, [], {e.name: tuple(old_ids[IDS * index[e.name]:IDS * index[e.name] + IDS])
                                  for e in changed}
-        known = {name: tuple(old_ids[3 * i:3 * i + 3]) for i, name in enumerate(old_names)}
+        known = {name: tuple(old_ids[IDS * i:IDS * i + IDS]) for i, name in enumerate(old_names)}
         changed = [e for e in entries if known.get(e.name) != e[1:]]
         present = set(names)
         removed = [name for name in old_names if name not in present]
@@ -322,9 +323,9 @@ def _problem_row(problem: Problem) -> tuple[str, str, str, str]:
 
 
 def _listing(entries: list[Entry]) -> tuple[list[str], Sequence[int]]:
-    """Every entry's name, and its size, mtime and inode one after another (as 64-bit
+    """Every entry's name, and its size, mtime, ctime and inode one after another (as 64-bit
     integers, quick to keep and compare, unless one does not fit)."""
-    ids = [n for e in entries for n in (e.size, e.mtime_ns, e.ino)]
+    ids = [n for e in entries for n in (e.size, e.mtime_ns, e.ctime_ns, e.ino)]
     try:
         return [e.name for e in entries], array("q", ids)
     except OverflowError:
@@ -333,10 +334,10 @@ def _listing(entries: list[Entry]) -> tuple[list[str], Sequence[int]]:
 
 def _differing(ids: Sequence[int], old: Sequence[int], start: int, end: int) -> Iterator[int]:
     """The entries in [start, end) whose identities differ, halving ranges that differ (few do)."""
-    if ids[3 * start:3 * end] == old[3 * start:3 * end]:
+    if ids[IDS * start:IDS * end] == old[IDS * start:IDS * end]:
         return
     if end - start <= 16:
-        yield from (i for i in range(start, end) if ids[3 * i:3 * i + 3] != old[3 * i:3 * i + 3])
+        yield from (i for i in range(start, end) if ids[IDS * i:IDS * i + IDS] != old[IDS * i:IDS * i + IDS])
         return
     middle = (start + end) // 2
     yield from _differing(ids, old, start, middle)
@@ -354,4 +355,4 @@ def _read_listing(kept: Any) -> tuple[list[str], Sequence[int]] | None:
     names, ids = kept
     if isinstance(ids, bytes):
         ids = array("q", ids) if len(ids) % 8 == 0 else None
-    return (names, ids) if isinstance(ids, (list, array)) and len(ids) == 3 * len(names) else None
+    return (names, ids) if isinstance(ids, (list, array)) and len(ids) == IDS * len(names) else None

@@ -48,6 +48,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_age", int, 300, "Seconds readers and proxies may cache a live response (Cache-Control).",
            minimum=0),
     Option("max_limit", int, 500, "Largest ?limit= a live request may ask for.", minimum=1),
+    Option("body_cache_bytes", int, 64 * 1024 * 1024,
+           "Bytes of rendered bodies each live server process keeps (least recently used go first).",
+           minimum=0),
     Option("max_record_bytes", int, 1_048_576, "Largest record file read; larger ones are skipped.",
            minimum=1),
     Option("max_title_chars", int, 500, "Longest title kept; longer ones are cut at a word.",
@@ -81,6 +84,7 @@ class Settings:
     jobs: int
     max_age: int
     max_limit: int
+    body_cache_bytes: int
     max_record_bytes: int
     max_title_chars: int
     max_excerpt_chars: int

@@ -73,12 +73,13 @@ class Entry(NamedTuple):
     name: str
     size: int
     mtime_ns: int
+    ctime_ns: int
     ino: int
 
     @property
     def identity(self) -> Identity:
-        """Size, modification time and inode, as the cache keeps them."""
-        return Identity(self.size, self.mtime_ns, self.ino)
+        """Size, modification and change times and inode, as the cache keeps them."""
+        return Identity(self.size, self.mtime_ns, self.ctime_ns, self.ino)
 
 
 def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
@@ -113,7 +114,7 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
                     problems.append(Problem(_printable(name), "file", found + "; skipped"))
                     continue
                 info = found
-            entries.append(new(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ino)))
+            entries.append(new(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)))
     except OSError as exc:
         raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
     finally:

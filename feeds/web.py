@@ -2,7 +2,7 @@
 
 Views look a feed up, render it (or take its cached body) and return it with
 the headers feed readers expect: the format's media type, a strong ETag per
-representation, Last-Modified from the newest entry, Cache-Control, gzip
+representation, Last-Modified (when the representation last changed), Cache-Control, gzip
 when asked for, 304 for conditional requests, CORS on JSON Feed.  Every
 absolute URL comes from the configured base URL, never from the request.
 """

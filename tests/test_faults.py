@@ -137,3 +137,102 @@ def test_a_read_only_output_folder_ends_the_build_with_one_line(tmp_path: Path) 
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert "Read-only file system" in stderr, stderr
     assert _tree(work / "after") == _tree(work / "before")
+
+
+# -- an unusable record cache: one warning, the same bytes (issue 12, item 8) -------------------------
+
+
+def _clean(records: Path, tmp_path: Path) -> dict[str, bytes]:
+    env = {**os.environ, "FEEDS_CACHE_DIR": "off"}
+    done = subprocess.run(_command(records, tmp_path / "clean"), env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return _tree(tmp_path / "clean")
+
+
+def _one_cache_warning(stderr: str, cache: Path) -> None:
+    warnings = [line for line in stderr.splitlines() if "record cache cannot be used" in line]
+    assert len(warnings) == 1, stderr
+    assert str(cache) in warnings[0] and "going on without it" in warnings[0], warnings[0]
+    assert "Traceback" not in stderr, stderr
+
+
+def _damage(path: Path, where: str, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    if where == "all":
+        path.write_bytes(os.urandom(len(data)))
+        return
+    start = 0 if where == "header" else rng.randrange(100, len(data) - 300)
+    data[start:start + 300] = os.urandom(300)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("where", ["header", "middle", "all", "truncated", "a folder"])
+def test_a_damaged_cache_gives_one_warning_and_the_same_bytes(tmp_path: Path, where: str) -> None:
+    records = _records(tmp_path / "records", 60, "v1")
+    cache = tmp_path / "cache"
+    assert _build(records, tmp_path / "out", cache).returncode == 0
+    [path] = cache.glob("records-*.sqlite3")
+    rng = random.Random(where)
+    if where == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif where == "a folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        _damage(path, where, rng)
+    for name in ("gen0003.md", "gen0004.md"):  # so the build must read, and write to the cache
+        (records / name).write_text((records / name).read_text().replace("v1", "v2"))
+    done = _build(records, tmp_path / "out", cache)
+    assert done.returncode == 0, done.stderr
+    if where in ("header", "all", "a folder", "truncated"):
+        _one_cache_warning(done.stderr, cache)
+    assert "Traceback" not in done.stderr
+    assert _tree(tmp_path / "out") == _clean(records, tmp_path)
+
+
+CACHE_NAMESPACE = r"""
+set -u
+mount -t tmpfs -o size={size}k tmpfs "$CACHE" || exit 90
+{before}
+"$PY" -m feeds build --records "$RECORDS" --out "$OUT" >"$WORK/stdout" 2>"$WORK/stderr"
+echo $? >"$WORK/rc"
+"""
+
+
+def _cache_in_namespace(tmp_path: Path, records: Path, size_kb: int, before: str) -> tuple[int, str]:
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a private tmpfs")
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    cache.mkdir()
+    env = {**os.environ, "CACHE": str(cache), "RECORDS": str(records), "OUT": str(tmp_path / "out"),
+           "WORK": str(work), "PY": sys.executable, "FEEDS_CACHE_DIR": str(cache)}
+    script = CACHE_NAMESPACE.format(size=size_kb, before=before)
+    done = subprocess.run(["unshare", "-rm", "bash", "-c", script], env=env, cwd=ROOT, capture_output=True,
+                          timeout=300)
+    if done.returncode == 90:
+        pytest.skip("this machine does not allow a private tmpfs mount")
+    assert done.returncode == 0, done.stderr.decode()
+    return int((work / "rc").read_text()), (work / "stderr").read_text()
+
+
+def test_a_cache_on_a_full_disk_gives_one_warning_and_the_same_bytes(tmp_path: Path) -> None:
+    records = _records(tmp_path / "records", 300, "full", excerpt_chars=1800)
+    rc, stderr = _cache_in_namespace(tmp_path, records, 96, "")
+    assert rc == 0, stderr
+    _one_cache_warning(stderr, tmp_path / "cache")
+    assert "free disk space" in stderr, stderr
+    assert _tree(tmp_path / "out") == _clean(records, tmp_path)
+
+
+def test_a_read_only_cache_gives_one_warning_and_the_same_bytes(tmp_path: Path) -> None:
+    records = _records(tmp_path / "records", 40, "before1")
+    edit = ('"$PY" -m feeds build --records "$RECORDS" --out "$OUT.first" >/dev/null 2>&1 || exit 91\n'
+            'sed -i s/before1/after22/ "$RECORDS/gen0001.md"\n'
+            'mount -o remount,ro "$CACHE"')
+    rc, stderr = _cache_in_namespace(tmp_path, records, 4096, edit)
+    assert rc == 0, stderr
+    _one_cache_warning(stderr, tmp_path / "cache")
+    assert "writable" in stderr, stderr
+    assert _tree(tmp_path / "out") == _clean(records, tmp_path)

@@ -245,3 +245,67 @@ def test_a_cached_record_whose_file_name_is_not_ascii_is_rendered_again(
     tree = _tree(Path(settings.out))
     assert b"Named in Unicode" in tree["feed.atom"] and b"Plain, retitled" in tree["feed.atom"]
     assert tree == _clean_build(tmp_path, store)
+
+
+def _rewrite_keeping_times(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrite `path` in place, same size, and put its times back (as cp -p, tar and rsync -t do)."""
+    info = path.stat()
+    data = path.read_bytes()
+    assert old in data and len(old) == len(new)
+    with path.open("r+b") as handle:
+        handle.write(data.replace(old, new))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+
+
+def test_an_edit_with_its_old_modification_time_restored_is_found(tmp_path: Path, store: Path) -> None:
+    # Issue 12, item 6: a retracted story stayed in every feed ("nothing changed since the last build").
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    assert "Face for sale" in (tmp_path / "out" / "feed.atom").read_text(encoding="utf-8")
+    _rewrite_keeping_times(store / "000_5493749f3400b6dd.txt", b"published: true\n", b"published: fals\n")
+    report = build_site(settings)
+    assert not report.unchanged, report.summary()
+    assert "Face for sale" not in (tmp_path / "out" / "feed.atom").read_text(encoding="utf-8")
+    clean = build_site(replace(settings, out=str(tmp_path / "clean"), cache_dir="off"))
+    assert clean.counts == report.counts and _tree(tmp_path / "out") == _tree(tmp_path / "clean")
+
+
+def test_an_output_damaged_with_its_size_and_time_kept_is_rewritten(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store, "out", "cache")
+    build_site(settings)
+    target = tmp_path / "out" / "feed.atom"
+    good = target.read_bytes()
+    _rewrite_keeping_times(target, b"<feed", b"<FEED")
+    report = build_site(settings)
+    assert target.read_bytes() == good, "the damaged file must be written again"
+    assert "feed.atom" in report.export.paths_written
+
+
+def test_the_live_server_finds_an_edit_with_its_old_modification_time(tmp_path: Path, store: Path) -> None:
+    from feeds.web import create_app
+    client = create_app(_settings(tmp_path, store, "out", "cache"), watch=False).test_client()
+    assert b"Face for sale" in client.get("/feed.atom").data
+    _rewrite_keeping_times(store / "000_5493749f3400b6dd.txt", b"published: true\n", b"published: fals\n")
+    client.application.extensions["feeds"].refresh()
+    assert b"Face for sale" not in client.get("/feed.atom").data
+
+
+@pytest.mark.parametrize("where", [
+    "quality: {n}", "heat: -{n}", "images: [{{url: 'https://i.example/a.png', width: {n}}}]",
+    "provider: {{name: P, domain: p.example, images: [{{url: 'https://i.example/l.png', height: {n}}}]}}",
+    "related: [{{title: R, webUrl: 'https://r.example/', quality: {n}}}]", "title: {n}",
+])
+def test_a_number_beyond_any_range_never_crashes_a_cached_build(tmp_path: Path, store: Path,
+                                                                where: str) -> None:
+    # Issue 12, item 3: a 5,000-digit quality crashed the cache encoder and the whole build.
+    text = (f"---\ntitle: Long numbers\npublishedDateTime: 2024-01-01T00:00:00Z\n"
+            f"webUrl: https://n.example/a\npublished: true\n{where.format(n='9' * 5000)}\n---\n")
+    if where.startswith("title"):
+        text = text.replace("title: Long numbers\n", "")
+    (store / "long.md").write_text(text, encoding="utf-8")
+    settings = _settings(tmp_path, store, "out", "cache")
+    first = build_site(settings)
+    assert first.counts.published == 3 and first.counts.skipped == 0, first.problems
+    assert build_site(settings).unchanged

@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 
+from feeds.build import build_site
 from feeds.cache import cache_path
 from feeds.cli import main
 from feeds.settings import Settings
@@ -477,3 +478,24 @@ def test_every_channel_of_a_hostile_store_keeps_secured_and_unpublished_private(
                     ["zyxwv", *UNPUBLISHED_ONLY], ci=True) == []
     # last, as it names the partial leak precisely: not even 7 characters of a secured value
     assert leaks_in(channels, windows) == []
+
+
+def test_a_drafts_build_or_server_keeps_no_unpublished_text_in_the_cache(tmp_path: Path) -> None:
+    """--drafts publishes unpublished records for a preview; the cache (which outlives the
+    preview) must still never hold their text (issue 12, item 11)."""
+    records = tmp_path / "records"
+    records.mkdir()
+    RecordWriter(records)("draft.md", published=False, title="Embargoed scoop ZQX-DRAFT-TITLE",
+                          excerpt="ZQX-DRAFT-EXCERPT")
+    RecordWriter(records)("live.md", title="A published story", webUrl="https://news.example.com/live")
+    cache = tmp_path / "cache"
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"), base_url=BASE_URL,
+                             cache_dir=str(cache), drafts=True)
+    report = build_site(settings)
+    assert report.counts.published == 2 and not report.warnings
+    assert "ZQX-DRAFT-TITLE" in (tmp_path / "out" / "feed.atom").read_text(encoding="utf-8")
+    app = create_app(settings, watch=False)
+    assert b"ZQX-DRAFT-TITLE" in app.test_client().get("/feed.atom").data
+    for path in cache.rglob("*") if cache.exists() else ():
+        if path.is_file():
+            assert b"ZQX-DRAFT" not in path.read_bytes(), f"{path} holds an unpublished record's text"

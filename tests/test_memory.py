@@ -222,7 +222,7 @@ def _stem_of(path: str) -> str:
 def test_a_listing_keeps_identities_too_large_for_64_bits() -> None:
     from feeds.memory import _kept_listing, _listing, _read_listing
     from feeds.store import Entry
-    entries = [Entry("a.md", 10, -5, 2**64 - 1), Entry("b.md", 11, 1_795_000_000_000_000_000, 7)]
+    entries = [Entry("a.md", 10, -5, -5, 2**64 - 1), Entry("b.md", 11, 1_795_000_000_000_000_000, 1, 7)]
     listing = _listing(entries)
     assert _read_listing(_kept_listing(listing)) == listing
     small = _listing(entries[1:])
