@@ -173,13 +173,12 @@ def section(res: Results, sizes: list[int], runs: int, about: str, million_runs:
 
 
 def write_readme(readme: Path, text: str, fallback: Path, start: str = START, end: str = END) -> Path:
-    """Replace the text between the markers in `readme`; without markers, write `fallback`."""
-    START, END = start, end  # noqa: N806 - the module's markers unless others are given
+    """Replace the text between the markers `start` and `end` in `readme`; without them, write `fallback`."""
     content = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    if START in content and END in content.split(START, 1)[1]:
-        head, rest = content.split(START, 1)
-        readme.write_text(f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+    if start in content and end in content.split(start, 1)[1]:
+        head, rest = content.split(start, 1)
+        readme.write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
         return readme
-    print(f"warning: no {START} ... {END} markers in {readme}; writing {fallback} instead")
-    fallback.write_text(f"# Benchmark results\n\n{START}\n{text}\n{END}\n", encoding="utf-8")
+    print(f"warning: no {start} ... {end} markers in {readme}; writing {fallback} instead")
+    fallback.write_text(f"# Benchmark results\n\n{start}\n{text}\n{end}\n", encoding="utf-8")
     return fallback
