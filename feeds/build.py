@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -23,8 +24,8 @@ from itertools import chain
 from pathlib import Path
 
 from . import __version__
-from .cache import Output, RecordCache, open_cache, unusable, unusable_warning
-from .errors import Problem, SettingsError
+from .cache import Output, RecordCache, busy, open_cache, unusable, unusable_warning
+from .errors import CacheBusy, Problem, SettingsError
 from .export import ExportResult, export_files
 from .memory import Counts, Member, Memory
 from .plan import FeedSpec, Plan, plan_feeds
@@ -303,7 +304,10 @@ def build_site(settings: Settings, progress: Progress | None = None) -> BuildRep
     cache, warning = open_cache(settings)
     try:
         report = _build(settings, cache, started, progress)
-    except Exception as exc:
+    except sqlite3.DatabaseError as exc:
+        if cache is not None and busy(exc):
+            raise CacheBusy(f"{cache.path}: another process held the record cache for over a minute "
+                            f"({exc}); build again when it is done, or set cache_dir=off") from None
         if cache is None or not unusable(exc):
             raise
         warning = unusable_warning(cache.path, exc)

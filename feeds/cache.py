@@ -33,14 +33,15 @@ import marshal
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import __version__
-from .errors import Problem, Severity
+from .errors import Problem, Severity, printable
 from .records import Headline, Image, Provider, ReadResult, Record, Related, Topic
 from .settings import Settings
 
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS representations (
     server TEXT NOT NULL, variant TEXT NOT NULL, etag TEXT NOT NULL, since INTEGER NOT NULL,
     PRIMARY KEY (server, variant));
 """
+BUSY_SECONDS = 60.0  # how long to wait for another process that holds the cache file
 MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
 
 
@@ -218,7 +220,7 @@ class RecordCache:
         self._dirty: set[int] = set()
         self._broken = False
         # Shared by a live server's threads, which take turns under the LiveSite lock.
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
@@ -263,21 +265,22 @@ class RecordCache:
             except (ValueError, TypeError, IndexError, KeyError):
                 pass  # a snapshot of another shape: the files table is the truth
         buckets = {b: {} for b in range(BUCKETS)}
-        for raw, size, mtime, ctime, ino, state, problems, head in self.db.execute(
-                "SELECT name, size, mtime_ns, ctime_ns, ino, state, problems, head FROM files"):
-            head_tuple = tuple(json.loads(head)) if head else None
-            name = _name(raw)
-            buckets[_bucket(name)][name] = (size, mtime, ctime, ino, state, problems, head_tuple)
-        self._dirty = set(buckets)
-        self._broken = False
-        return self._known(buckets)
+        with _decoding("the files table"):
+            for raw, size, mtime, ctime, ino, state, problems, head in self.db.execute(
+                    "SELECT name, size, mtime_ns, ctime_ns, ino, state, problems, head FROM files"):
+                head_tuple = tuple(json.loads(head)) if head else None
+                name = _name(raw)
+                buckets[_bucket(name)][name] = (size, mtime, ctime, ino, state, problems, head_tuple)
+            self._dirty = set(buckets)
+            self._broken = False
+            return self._known(buckets)
 
     def _known(self, buckets: dict[int, dict[str, tuple[Any, ...]]]) -> dict[str, Cached]:
         found = {}
         for raw in buckets.values():
             for name, (size, mtime, ctime, ino, state, problems, head) in raw.items():
                 found[name] = Cached(Identity(size, mtime, ctime, ino), state,
-                                     _problems(name, problems) if problems != "[]" else (),
+                                     _problems(printable(name), problems) if problems != "[]" else (),
                                      headline(head) if head else None)
         self._buckets = buckets
         return found
@@ -346,11 +349,12 @@ class RecordCache:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for name, state, head, *identity in self.db.execute(
-                    f"SELECT name, state, head, size, mtime_ns, ctime_ns, ino FROM files "
-                    f"WHERE name IN ({marks})", chunk):
-                found[_name(name)] = (state, headline(json.loads(head)) if head else None,
-                                      Identity(*identity))
+            with _decoding("the files table"):
+                for name, state, head, *identity in self.db.execute(
+                        f"SELECT name, state, head, size, mtime_ns, ctime_ns, ino FROM files "
+                        f"WHERE name IN ({marks})", chunk):
+                    found[_name(name)] = (state, headline(json.loads(head)) if head else None,
+                                          Identity(*identity))
         return found
 
     def shares_link(self, link: str, name: str) -> bool:
@@ -365,10 +369,11 @@ class RecordCache:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for name, head, payload in self.db.execute(
-                    f"SELECT name, head, payload FROM files WHERE name IN ({marks}) "
-                    "AND payload IS NOT NULL", chunk):
-                found[_name(name)] = decode(head, payload)
+            with _decoding("the files table"):
+                for name, head, payload in self.db.execute(
+                        f"SELECT name, head, payload FROM files WHERE name IN ({marks}) "
+                        "AND payload IS NOT NULL", chunk):
+                    found[_name(name)] = decode(head, payload)
         return found
 
     # -- what the last build into a folder knew --------------------------------
@@ -450,16 +455,18 @@ class RecordCache:
             self.db.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?)",
                             (server, variant, etag, since))
             if row is None and "?" in variant:
-                self._forget_representations(server)
+                self._forget_representations(server, now)
         return since
 
-    def _forget_representations(self, server: str) -> None:
+    def _forget_representations(self, server: str, now: int) -> None:
+        # Only dates over a minute old go: one dated anew is then surely later than it, even if
+        # changes came faster than one a second and ran its date ahead of the clock.
         (count,) = self.db.execute("SELECT count(*) FROM representations WHERE server=? "
                                    "AND variant LIKE '%?%'", (server,)).fetchone()
         if count > MAX_REPRESENTATIONS:
             self.db.execute("DELETE FROM representations WHERE rowid IN (SELECT rowid FROM representations "
-                            "WHERE server=? AND variant LIKE '%?%' ORDER BY since LIMIT ?)",
-                            (server, count - MAX_REPRESENTATIONS // 2))
+                            "WHERE server=? AND variant LIKE '%?%' AND since < ? ORDER BY since LIMIT ?)",
+                            (server, now - 60, count - MAX_REPRESENTATIONS // 2))
 
     # -- outputs -------------------------------------------------------------
     def outputs(self, out: str) -> dict[str, Output]:
@@ -510,18 +517,38 @@ def open_cache(settings: Settings) -> tuple[RecordCache | None, str | None]:
         return None, None
     try:
         return RecordCache(path), None
-    except Exception as exc:
-        if not unusable(exc):
+    except (OSError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and not unusable(exc):
             raise
         return None, unusable_warning(path, exc)
 
 
+class DamagedRow(sqlite3.DatabaseError):
+    """A row of the cache that does not decode into what was written to it."""
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Rows read from `what` that do not decode are a damaged cache, not a crash."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise DamagedRow(f"{what} holds a damaged row ({type(exc).__name__}: {exc})") from exc
+
+
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another process holds the file; waiting longer may do
+
+
+def busy(exc: BaseException) -> bool:
+    """True when `exc` says another process held the cache file for longer than we waited."""
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) in _BUSY
+
+
 def unusable(exc: BaseException) -> bool:
-    """True when `exc` says the cache file cannot be used (damaged, full disk, read-only, gone);
-    False for anything else, our own mistakes in SQL among them."""
-    if isinstance(exc, sqlite3.DatabaseError):
-        return not isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError)
-    return isinstance(exc, OSError | UnicodeDecodeError | json.JSONDecodeError)
+    """True when `exc` comes from a cache file that cannot be used (damaged, full disk,
+    read-only, gone); False for anything else: our own mistakes in SQL, a busy file."""
+    return (isinstance(exc, sqlite3.DatabaseError) and not busy(exc)
+            and not isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError))
 
 
 def _writable(path: Path) -> bool:

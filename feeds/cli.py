@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +18,7 @@ from .errors import FeedsError, Problem
 from .records import RECORD_SUFFIXES
 from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
 from .store import Progress, load_store
+from .text import HOST_NAME
 
 SETTINGS_HELP = "\n".join(f"  {name} (default {default}): {text}" for name, default, text in describe())
 
@@ -77,8 +77,6 @@ class _Host(click.ParamType):  # type: ignore[type-arg]
     """An interface to listen on: an IPv4 or IPv6 address, or a host name."""
 
     name = "host"
-    _NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
@@ -86,7 +84,7 @@ class _Host(click.ParamType):  # type: ignore[type-arg]
             return str(ipaddress.ip_address(text.strip("[]")))
         except ValueError:
             pass
-        if not self._NAME.fullmatch(text):
+        if not HOST_NAME.fullmatch(text.lower()):
             self.fail(f"{value!r} is not an IP address or a host name (like 127.0.0.1, ::1 or localhost)",
                       param, ctx)
         try:

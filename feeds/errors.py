@@ -3,7 +3,8 @@
     FeedsError
     ├── SettingsError   a setting is missing, mistyped or out of range
     ├── StoreError      the record folder itself cannot be read
-    └── ExportError     the output folder cannot be written
+    ├── ExportError     the output folder cannot be written
+    └── CacheBusy       another process held the record cache for longer than we wait
 
 Problems with single records are not exceptions: a bad record is skipped and
 reported as a `Problem` (file, field, message) so that the rest of the store
@@ -33,6 +34,10 @@ class ExportError(FeedsError):
     """The output folder cannot be written; the previous output is left intact."""
 
 
+class CacheBusy(FeedsError):
+    """Another process held the record cache for longer than a build waits for it."""
+
+
 class Severity(StrEnum):
     """How bad a record problem is: an error skips the record, a warning does not."""
 
@@ -56,6 +61,14 @@ class Problem:
     def is_error(self) -> bool:
         """True when the problem kept the record out of every feed."""
         return self.severity is Severity.ERROR
+
+
+def printable(name: str, limit: int = 200) -> str:
+    """A name (a file name, a record's key) safe to print on one report line: ASCII, every control
+    character escaped, bytes that are not UTF-8 shown as ``\\xff``, cut to `limit` characters."""
+    text = name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def skipped(problems: Iterable[Problem]) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from .errors import printable
+
 try:  # libyaml-compatible results about six times faster; PyYAML stays the reference
     import yaml_rs
 except ImportError:  # pragma: no cover - the dependency is declared, but stay usable without
@@ -137,33 +139,49 @@ def _refuse_aliases(text: str) -> None:
                                                  "records may not; write the values out")
 
 
-_SPECIAL_KEYS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_SPECIAL_KEYS = {"tag:yaml.org,2002:merge": "a merge key ('<<')",
+                 "tag:yaml.org,2002:value": "a value key ('=')"}
+# Where a node stands: its parent's place, and its key or index there (the path is spelled out only
+# for an error: built for every node, a long key would be copied once per child).
+_Place = tuple["_Place | None", object]
 
 
 def _refuse_repeated_keys(loader: RecordLoader, root: yaml.Node) -> None:
     """Refuse a mapping, at any depth, that gives one key twice: YAML forbids it, and PyYAML
-    would silently keep the last value (``published: false`` ... ``published: true``)."""
-    queue: deque[tuple[yaml.Node, str]] = deque([(root, "")])  # in document order, outer keys first
+    would silently keep the last value (``published: false`` ... ``published: true``).
+    Merge keys are refused too: they would hide a repeated key."""
+    queue: deque[tuple[yaml.Node, _Place | None]] = deque([(root, None)])  # document order, outer first
     while queue:
-        node, path = queue.popleft()
+        node, place = queue.popleft()
         if isinstance(node, yaml.SequenceNode):
-            queue.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+            queue.extend((child, (place, i)) for i, child in enumerate(node.value))
         elif isinstance(node, yaml.MappingNode):
             seen: dict[Any, yaml.Node] = {}
             for key_node, value_node in node.value:
                 if key_node.tag in _SPECIAL_KEYS:
-                    continue  # PyYAML's merge and value keys: its constructor refuses or merges them
+                    raise FrontMatterError(_path(place), f"uses {_SPECIAL_KEYS[key_node.tag]} at line "
+                                           f"{key_node.start_mark.line + FIRST_LINE}, which records may not; "
+                                           "write the values out")
                 key = loader.construct_object(key_node, deep=True)
-                name = f"{path}.{key}" if path else str(key)
                 try:
                     first = seen.setdefault(key, key_node)
                 except TypeError:  # a list or mapping as a key: the constructor refuses it
                     continue
                 if first is not key_node:
                     one, two = first.start_mark.line + FIRST_LINE, key_node.start_mark.line + FIRST_LINE
-                    raise FrontMatterError(name, f"is given twice (lines {one} and {two}); YAML allows "
-                                                 "a key once: keep the one you mean and remove the other")
-                queue.append((value_node, name))
+                    raise FrontMatterError(_path((place, key)), f"is given twice (lines {one} and {two}); "
+                                           "YAML allows a key once: keep the one you mean, remove the other")
+                queue.append((value_node, (place, key)))
+
+
+def _path(place: _Place | None) -> str:
+    """A node's place as a field name (``related[0].title``), each key escaped and cut short."""
+    parts: list[str] = []
+    while place is not None:
+        place, step = place
+        parts.append(f"[{step}]" if isinstance(step, int) and not isinstance(step, bool)
+                     else "." + printable(str(step), 60))
+    return "".join(reversed(parts)).lstrip(".") or FRONT_MATTER
 
 
 # What a PyYAML (libyaml) error means to someone editing a record: (words in its context or
@@ -239,7 +257,7 @@ def _pyyaml_types_apart(text: str) -> bool:
                for tag, regexp in RecordLoader.yaml_implicit_resolvers.get(text[0], ()))
 
 
-_LONG_DIGITS = re.compile(f"[0-9]{{{MAX_NUMBER_DIGITS + 1}}}")
+_LONG_DIGITS = re.compile(f"(?<![0-9])[0-9]{{{MAX_NUMBER_DIGITS + 1}}}")  # each run looked at once
 _NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
 _LONG_INT = 10**18
 

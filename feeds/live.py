@@ -33,6 +33,7 @@ import gzip
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -73,6 +74,7 @@ class Body:
     gzip_etag: str
     last_modified: datetime
     media_type: str
+    dated: int = 0  # the refresh at which `last_modified` was last checked with the record cache
 
 
 class Ref(NamedTuple):
@@ -134,6 +136,7 @@ class LiveSite:
         self._config = config_of(settings)
         self._key = "live:" + self._config
         self._cached_bytes = 0  # of every body in `_bodies`, plain and gzipped
+        self._refreshes = 0  # how many times the folder was read again: kept bodies' dates are checked
         cache, warning = open_cache(settings)
         if warning:
             log.warning("%s", warning)
@@ -229,6 +232,7 @@ class LiveSite:
         """
         with self._lock:
             self._dirty.clear()
+            self._refreshes += 1
             try:
                 self.snapshot = self._guarded(lambda: self._take(self.snapshot))
             except StoreError as exc:
@@ -238,17 +242,19 @@ class LiveSite:
     def _guarded(self, work: Callable[[], T]) -> T:
         """`work`, done again on a cache of this process's own if the cache file fails under it
         (damaged, full disk, read-only): the cache only saves work."""
+        failed, private = self._cache, self._private
         try:
             return work()
-        except Exception as exc:
-            if self._private or not unusable(exc):
+        except sqlite3.DatabaseError as exc:
+            if private or not unusable(exc):
                 raise
             with self._lock:
-                log.warning("%s", unusable_warning(self._cache.path, exc))
-                self._cache.close()
-                self._cache, self._private, self._turns = RecordCache.private(), True, None
-                self._forget = True
-                self.snapshot = self._take()
+                if self._cache is failed:  # the first thread to find it swaps; the others just retry
+                    log.warning("%s", unusable_warning(failed.path, exc))
+                    failed.close()
+                    self._cache, self._private, self._turns = RecordCache.private(), True, None
+                    self._forget = True
+                    self.snapshot = self._take()
             return work()
 
     def current(self) -> Snapshot:
@@ -342,21 +348,35 @@ class LiveSite:
             cached = self._bodies.get(key)
             if cached is not None:
                 self._bodies.move_to_end(key)
-                return cached
+                if cached.dated == self._refreshes:
+                    return cached
+                # The store changed since this body was dated: another worker may have served other
+                # bytes at this path meanwhile (and these again after them), and dated that change.
+                body = replace(cached, last_modified=self._changed(artifact.path, filters, cached.etag),
+                               dated=self._refreshes)
+                self._bodies[key] = body
+                return body
         spec = artifact.spec
         if spec is not None:
             spec = spec.with_records(self.full(snapshot, spec.records))
         data = artifact.make(spec, self.settings)
         packed = gzip.compress(data, compresslevel=6, mtime=0)
-        newest = (spec or snapshot.plan.feeds[0]).updated
         etag = _etag(data)
-        name = _variant(artifact.path, filters)
         with self._lock:
-            since = self._cache.changed_at(self._key, name, etag, int(time.time()))
-        changed = datetime.fromtimestamp(since, UTC)
-        body = Body(data, packed, etag, _etag(packed), max(changed, newest), artifact.media_type)
+            body = Body(data, packed, etag, _etag(packed), self._changed(artifact.path, filters, etag),
+                        artifact.media_type, self._refreshes)
         self._keep(variant, artifact.digest, body)
         return body
+
+    def _changed(self, path: str, filters: tuple[object, ...], etag: str) -> datetime:
+        """When the representation `variant` last changed, its bytes now being `etag`'s (in the lock).
+
+        The record cache dates each change when it is first served, so every worker and every
+        restart agree.  That date is later than any entry's but a future-dated one, and a
+        Last-Modified in the future would hide every later change from a reader who polls with it.
+        """
+        since = self._cache.changed_at(self._key, _variant(path, filters), etag, int(time.time()))
+        return datetime.fromtimestamp(since, UTC)
 
     def _keep(self, variant: tuple[object, ...], digest: str, body: Body) -> None:
         """Keep `body` for the next requests, within `body_cache_bytes` (least recently used go)."""

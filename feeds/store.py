@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import UNPUBLISHED, Encoded, Identity, RecordCache, encode_result
-from .errors import Problem, Severity, StoreError, skipped
+from .errors import Problem, Severity, StoreError, printable, skipped
 from .records import RECORD_SUFFIXES, Headline, ReadResult, Record, read_record
 from .settings import Settings
 
@@ -105,13 +105,13 @@ def scan(root: Path) -> tuple[list[Entry], list[Problem]]:
             except FileNotFoundError:
                 continue  # gone since the listing: as if it had never been there
             except (OSError, ValueError):
-                problems.append(Problem(_printable(name), "file",
+                problems.append(Problem(printable(name), "file",
                                         "cannot be examined (no permission); skipped"))
                 continue
             if not is_file(info.st_mode):  # a link, a folder, a FIFO: looked at more closely
                 found = _record_file(os.path.join(root, name), info, real_root)
                 if isinstance(found, str):
-                    problems.append(Problem(_printable(name), "file", found + "; skipped"))
+                    problems.append(Problem(printable(name), "file", found + "; skipped"))
                     continue
                 info = found
             entries.append(new(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)))
@@ -139,15 +139,9 @@ def _record_file(path: str, info: os.stat_result, real_root: str) -> os.stat_res
     return info
 
 
-def _printable(name: str) -> str:
-    """A file name safe to print on one log line: ASCII, control characters escaped."""
-    text = name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-
-
 def read_file(entry: Entry, settings: Settings) -> ReadResult:
     """Read and parse one record file, refusing what is too large or not a file."""
-    source = _printable(entry.name)
+    source = printable(entry.name)
     try:
         data = read_bytes(os.path.join(settings.records, entry.name), settings.max_record_bytes)
     except _TooLarge:

@@ -101,7 +101,7 @@ _URL_SAFE = {
 }
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")  # lowercase ASCII
 _STRIP_IN_URL = re.compile("[\t\n\r]")
 _EDGE_JUNK = re.compile("^[\x00-\x20\x7f]+|[\x00-\x20\x7f]+$")  # C0 controls and spaces
 MAX_URL_CHARS = 4096
@@ -125,7 +125,7 @@ def normalise_host(host: str) -> str:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             raise BadURL("the host name is not a valid internationalised domain name") from None
-    if not _HOST.match(host):
+    if not HOST_NAME.match(host):
         raise BadURL("the host name is not a valid domain name")
     return host
 

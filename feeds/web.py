@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .live import Body, LiveSite, Stale
 from .pages import EMBED_CSP, PAGE_CSP
+from .records import MAX_NUMBER
 from .settings import Settings, load_settings
 
 bp = Blueprint("feeds", __name__)
@@ -53,9 +54,8 @@ def _int_arg(name: str, low: int, high: int) -> int | None:
 
 
 def _filters(settings: Settings) -> tuple[int | None, int | None, int | None]:
-    big = 10**9
-    return (_int_arg("limit", 1, settings.max_limit), _int_arg("min_quality", -big, big),
-            _int_arg("min_heat", -big, big))
+    return (_int_arg("limit", 1, settings.max_limit), _int_arg("min_quality", -MAX_NUMBER, MAX_NUMBER),
+            _int_arg("min_heat", -MAX_NUMBER, MAX_NUMBER))
 
 
 def _respond(body: Body, path: str, settings: Settings) -> Response:

@@ -236,3 +236,45 @@ def test_a_read_only_cache_gives_one_warning_and_the_same_bytes(tmp_path: Path) 
     _one_cache_warning(stderr, tmp_path / "cache")
     assert "writable" in stderr, stderr
     assert _tree(tmp_path / "out") == _clean(records, tmp_path)
+
+
+def test_an_error_of_our_own_during_a_build_is_not_taken_for_a_bad_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the cache file's own failures send a build on without it; anything else is raised."""
+    import feeds.build
+    from feeds.build import build_site
+    from feeds.settings import Settings
+    records = _records(tmp_path / "records", 3, "own")
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"), cache_dir=str(tmp_path / "c"))
+
+    def broken(*args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(feeds.build, "_written", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        build_site(settings)
+
+
+def test_a_cache_held_by_another_process_ends_the_build_with_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    import feeds.cache
+    from feeds.build import build_site
+    from feeds.errors import CacheBusy
+    from feeds.settings import Settings
+    records = _records(tmp_path / "records", 3, "busy")
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"), cache_dir=str(tmp_path / "c"))
+    build_site(settings)
+    (records / "gen0001.md").write_text((records / "gen0001.md").read_text().replace("busy", "held"))
+    [path] = (tmp_path / "c").glob("records-*.sqlite3")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(feeds.cache, "BUSY_SECONDS", 0.2)
+    try:
+        with pytest.raises(CacheBusy, match="another process held the record cache"):
+            build_site(settings)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert path.stat().st_size > 0, "a busy cache is never left behind as if it were damaged"

@@ -92,6 +92,16 @@ def test_odd_names_are_shown_escaped_on_one_line(tmp_path: Path, odd_store: Path
         assert problem.file.isascii() and problem.file.isprintable(), problem
 
 
+def test_odd_names_are_escaped_when_read_back_from_the_cache(tmp_path: Path, odd_store: Path) -> None:
+    """A build into a new folder, or a live server, reads problems back from the cache."""
+    build_site(_settings(tmp_path, odd_store))
+    again = build_site(replace(_settings(tmp_path, odd_store), out=str(tmp_path / "elsewhere")))
+    assert again.store is not None, "a build into a new folder reads the store (from the cache)"
+    for problem in again.problems:
+        assert problem.file.isascii() and problem.file.isprintable(), problem
+    assert "broken\\xfe.md" in {p.file for p in again.problems if p.is_error}
+
+
 def test_check_and_build_print_odd_names_escaped(tmp_path: Path, odd_store: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -752,3 +752,40 @@ def test_a_yaml_error_names_the_line_where_it_starts(
     error = skipped(read_text(f"---\n{yaml_text}---\n"), "front matter")
     assert f"at line {line}," in error.message, error
     assert words in error.message, error
+
+
+@pytest.mark.parametrize("yaml_text", [
+    "<<: {published: false, published: true}\n", "provider:\n  <<: {name: A, name: B}\n",
+    "related:\n  - <<: {title: a, title: b}\n", "<<: {excerpt: merged}\n",
+])
+def test_a_merge_key_is_refused_it_would_hide_a_repeated_key(
+        read_text: Callable[[str], ReadResult], yaml_text: str) -> None:
+    text = ("---\ntitle: T\npublishedDateTime: 2021-03-04T05:06:07Z\nwebUrl: https://n.example/a\n"
+            f"published: true\n{yaml_text}---\n")
+    result = read_text(text)
+    assert result.record is None
+    assert any("merge key" in p.message for p in result.problems if p.is_error), result.problems
+
+
+def test_a_key_named_like_a_report_line_is_escaped_in_the_error(
+        read_text: Callable[[str], ReadResult]) -> None:
+    key = '"x\\nerror: other.md: title: forged\\u001b[31m"'
+    text = ("---\ntitle: T\npublishedDateTime: 2021-03-04T05:06:07Z\nwebUrl: https://n.example/a\n"
+            f"published: true\n{key}: 1\n{key}: 2\n---\n")
+    [error] = [p for p in read_text(text).problems if p.is_error]
+    assert str(error).isprintable() and "\n" not in str(error), error
+    assert error.field.startswith("x\\x0aerror"), error
+
+
+def test_checking_keys_holds_no_copy_of_a_long_key_per_child(read_text: Callable[[str], ReadResult]) -> None:
+    import tracemalloc
+    text = ("---\ntitle: T\npublishedDateTime: 2021-03-04T05:06:07Z\nwebUrl: https://n.example/a\n"
+            f"published: true\n? \"{'k' * 100_000}\"\n: [{', '.join(['1'] * 20_000)}]\n---\n")
+    tracemalloc.start()
+    try:
+        result = read_text(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.record is not None
+    assert peak < 100 * 1024 * 1024, f"{peak / 1e6:.0f} MB for a {len(text) / 1e3:.0f} KB record"

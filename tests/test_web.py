@@ -885,6 +885,8 @@ def test_the_body_cache_is_bounded_by_bytes_under_a_flood_of_filters(
         make_app: Callable[..., Flask], rated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # 250 distinct filters took a worker from 55 MB to 272 MB: every body was kept (2,048 of any size).
     monkeypatch.setattr(feeds.cache, "MAX_REPRESENTATIONS", 40)
+    clock = iter(range(1_800_000_000, 1_900_000_000, 7))  # dates over a minute old may be forgotten
+    monkeypatch.setattr(feeds.live.time, "time", lambda: float(next(clock)))
     client = make_app(rated_store, body_cache_bytes=60_000, max_limit=500).test_client()
     site = client.application.extensions["feeds"]
     sizes = []
@@ -929,3 +931,36 @@ def test_a_cache_damaged_while_serving_is_left_for_one_of_the_process_own(
     assert before.status_code == 200
     warnings = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
     assert len(warnings) == 1 and "going on without it" in warnings[0], warnings
+
+
+def test_a_future_dated_record_never_makes_last_modified_hide_later_changes(
+        make_app: Callable[..., Flask], rated_store: Path) -> None:
+    # A typo (2202 for 2022) made Last-Modified 2202: every later change got an earlier date, so 304.
+    write_record(rated_store, "typo.md", title="dated 2202", publishedDateTime="2202-01-01T12:00:00Z")
+    client = make_app(rated_store).test_client()
+    first = client.get("/feed.atom")
+    assert last_modified(first) <= datetime.now(UTC) + timedelta(seconds=2), "no Last-Modified in the future"
+    (rated_store / "typo.md").unlink()
+    write_record(rated_store, "story-3.md", title="story 3, corrected",
+                 publishedDateTime="2024-01-13T12:00:00Z")
+    client.application.extensions["feeds"].refresh()
+    poll = client.get("/feed.atom", headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert poll.status_code == 200 and b"corrected" in poll.data
+
+
+def test_a_worker_serving_bytes_again_after_another_served_others_dates_them_anew(
+        make_app: Callable[..., Flask], rated_store: Path) -> None:
+    """Worker 1 serves A, worker 2 serves B, the store goes back to A: worker 1's kept body A must not
+    keep A's old date, or a reader holding B and polling with B's date would get 304."""
+    one, two = make_app(rated_store).test_client(), make_app(rated_store).test_client()
+    before = (rated_store / "story-3.md").read_bytes()
+    a = one.get("/feed.atom")
+    write_record(rated_store, "story-3.md", title="story 3, version B",
+                 publishedDateTime="2024-01-13T12:00:00Z")
+    two.application.extensions["feeds"].refresh()
+    b = two.get("/feed.atom")
+    assert b"version B" in b.data and last_modified(b) > last_modified(a)
+    (rated_store / "story-3.md").write_bytes(before)
+    one.application.extensions["feeds"].refresh()
+    poll = one.get("/feed.atom", headers={"If-Modified-Since": b.headers["Last-Modified"]})
+    assert poll.status_code == 200 and poll.data == a.data, "a reader holding B must get A back"
