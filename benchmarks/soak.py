@@ -232,6 +232,7 @@ class Seen:
     t0: float
     t1: float
     records: dict[int, int]
+    port: int = 0  # of the server that answered
 
 
 @dataclass
@@ -411,7 +412,7 @@ def client(port: int, paths: list[str], deadline: float, seed: int, feedparse_sh
             if status == 200:
                 problems, records = check_body(path, got, raw, rng.random() < feedparse_share)
                 if not query:  # a filtered body shows some of a feed's records: not held to the ledger
-                    seen.append(Seen(path, t0, t1, records))
+                    seen.append(Seen(path, t0, t1, records, port))
                 if conditional and got.get("etag") == conditional.get("If-None-Match"):
                     problems.append("200 to If-None-Match with the same ETag")
             elif status == 304:
@@ -422,7 +423,7 @@ def client(port: int, paths: list[str], deadline: float, seed: int, feedparse_sh
                 elif "If-None-Match" in conditional and got.get("etag") != conditional["If-None-Match"]:
                     problems.append(f"304 with ETag {got.get('etag')} for {conditional['If-None-Match']}")
             elif status == 404 and soak_feed(path):
-                not_found.append(Seen(path, t0, t1, {}))
+                not_found.append(Seen(path, t0, t1, {}, port))
             else:
                 problems.append(f"status {status}: {raw[:200]!r}")
             failures += [f"{path} ({headers or 'identity'}, {conditional or 'unconditional'}): {p}"
@@ -465,8 +466,8 @@ def ledger_problems(ledger: Ledger, seen: list[Seen], not_found: list[Seen]) -> 
         window = ledger.window(s.t0, s.t1)
         for key, gen in s.records.items():
             if all(state.get(key) != gen for state in window):
-                problems.append(f"/{s.path}: record {key} at generation {gen}, which the folder never held "
-                                f"(published) within {LAG}s of the request: "
+                problems.append(f"port {s.port} /{s.path}: record {key} at generation {gen}, which the "
+                                f"folder never held (published) within {LAG}s of the request: "
                                 f"{sorted({st.get(key, -1) for st in window})}")
         member = soak_feed(s.path) or (EVERY if s.path.startswith("feed.") else NONE)
         if not s.path.endswith(FEED_EXT):  # pages and embeds show a few records, not all
@@ -474,12 +475,13 @@ def ledger_problems(ledger: Ledger, seen: list[Seen], not_found: list[Seen]) -> 
         for key in range(SOAK_KEYS):
             # missing is right only if some state of the window did not have it in this feed
             if key not in s.records and all(key in members(st, member) for st in window):
-                problems.append(f"/{s.path}: record {key} missing, though in the feed throughout")
+                problems.append(f"port {s.port} /{s.path}: record {key} missing, "
+                                "though in the feed throughout")
     for s in not_found:
         belongs = soak_feed(s.path)
         window = ledger.window(s.t0, s.t1)
         if belongs is not None and all(members(st, belongs) for st in window):
-            problems.append(f"/{s.path}: 404 while records belonged in it throughout")
+            problems.append(f"port {s.port} /{s.path}: 404 while records belonged in it throughout")
     return problems
 
 
@@ -566,6 +568,7 @@ def main() -> int:
                                cwd=REPO if name == "gunicorn" else work)
             wait_for(f"http://127.0.0.1:{port}/feed.atom", proc)
             servers.append((name, port, proc))
+            print(f"soak: {name} on port {port}", file=sys.stderr)
         paths = site_paths(servers[0][1])
         print(f"soak: {store}, {len(paths):,} site paths + {len(soak_paths())} soak paths, "
               f"{args.clients} clients, {args.duration:.0f}s", file=sys.stderr)
@@ -614,7 +617,9 @@ def main() -> int:
     for result in results:
         tally.merge(result)
     failures += tally.failures
-    failures += ledger_problems(mutator.ledger, tally.seen, tally.not_found)
+    names = {port: name for name, port, _ in servers}
+    failures += [re.sub(r"^port (\d+)", lambda m: names.get(int(m[1]), m[0]), problem)
+                 for problem in ledger_problems(mutator.ledger, tally.seen, tally.not_found)]
     for name, log in logs.items():
         if re.search(r"\[ERROR\] (?:Exception|Error handling request)|Traceback", log):
             failures.append(f"{name} logged an exception:\n{log[log.find('Traceback') - 500:][:3000]}")

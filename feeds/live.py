@@ -137,6 +137,7 @@ class LiveSite:
         self._key = "live:" + self._config
         self._cached_bytes = 0  # of every body in `_bodies`, plain and gzipped
         self._refreshes = 0  # how many times the folder was read again: kept bodies' dates are checked
+        self._refreshing = False  # a thread is reading a change of the folder
         cache, warning = open_cache(settings)
         if warning:
             log.warning("%s", warning)
@@ -233,10 +234,13 @@ class LiveSite:
         with self._lock:
             self._dirty.clear()
             self._refreshes += 1
+            self._refreshing = True
             try:
                 self.snapshot = self._guarded(lambda: self._take(self.snapshot))
             except StoreError as exc:
                 log.error("%s; still serving the store as it was", exc)
+            finally:
+                self._refreshing = False
             return self.snapshot
 
     def _guarded(self, work: Callable[[], T]) -> T:
@@ -261,8 +265,11 @@ class LiveSite:
         """The snapshot to serve from, starting the watcher in this process if needed."""
         if self._watch and self._watcher_pid != os.getpid():
             self._start_watcher()
-        if self._dirty.is_set():
-            return self.refresh()
+        if self._dirty.is_set() or self._refreshing:
+            # Another thread may be reading the change already: wait for its snapshot rather than
+            # serve the one before it.
+            with self._lock:
+                return self.refresh() if self._dirty.is_set() else self.snapshot
         return self.snapshot
 
     def _start_watcher(self) -> None:

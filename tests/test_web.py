@@ -14,6 +14,7 @@ import email.utils
 import gzip
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -964,3 +965,27 @@ def test_a_worker_serving_bytes_again_after_another_served_others_dates_them_ane
     one.application.extensions["feeds"].refresh()
     poll = one.get("/feed.atom", headers={"If-Modified-Since": b.headers["Last-Modified"]})
     assert poll.status_code == 200 and poll.data == a.data, "a reader holding B must get A back"
+
+
+def test_a_request_during_a_refresh_waits_for_the_new_snapshot(
+        make_app: Callable[..., Flask], rated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by benchmarks/soak.py: a thread asking while another read a change got the old store."""
+    import threading
+    site = make_app(rated_store).extensions["feeds"]
+    before = site.snapshot
+    taking = threading.Event()
+    slow_take = site._take
+
+    def take(*args: Any) -> Any:
+        taking.set()
+        time.sleep(0.5)
+        return slow_take(*args)
+
+    monkeypatch.setattr(site, "_take", take)
+    write_record(rated_store, "story-3.md", title="story 3, during", publishedDateTime="2024-01-13T12:00:00Z")
+    site._dirty.set()
+    first = threading.Thread(target=site.current)
+    first.start()
+    assert taking.wait(5)
+    assert site.current() is not before, "the second thread got the snapshot from before the change"
+    first.join()
