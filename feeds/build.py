@@ -13,7 +13,6 @@ output file is still the one written, nothing is read, planned or rendered.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import sqlite3
@@ -23,13 +22,13 @@ from dataclasses import asdict, dataclass, replace
 from itertools import chain
 from pathlib import Path
 
-from . import __version__
 from .cache import Output, RecordCache, busy, open_cache, unusable, unusable_warning
 from .errors import CacheBusy, Problem, SettingsError
 from .export import ExportResult, export_files
 from .memory import Counts, Member, Memory
 from .plan import FeedSpec, Plan, plan_feeds
 from .records import Headline, ReadResult, Record
+from .render import code_digest
 from .settings import Settings
 from .site import MANAGED, Artifact, make_many, site_artifacts
 from .store import Entry, Progress, Store, load_store, read_files, scan
@@ -72,21 +71,10 @@ class BuildReport:
         )
 
 
-@functools.cache
-def _code_digest() -> str:
-    """Changes with any file of the package: its code, templates and static files."""
-    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix not in (".pyc", ".pyo"):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 def config_of(settings: Settings) -> str:
     """A fingerprint of the code and of every setting that shapes the output."""
     wanted = {k: v for k, v in asdict(settings).items() if k not in _NOT_OUTPUT}
-    return hashlib.blake2b(repr((_code_digest(), sorted(wanted.items()))).encode(),
+    return hashlib.blake2b(repr((code_digest(), sorted(wanted.items()))).encode(),
                            digest_size=16).hexdigest()
 
 

@@ -18,12 +18,14 @@ content as the Atom feed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from feedgen.entry import FeedEntry
@@ -39,7 +41,6 @@ from .settings import Settings
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "feeds"
-RENDER_VERSION = 1  # bump when the rendered bytes change for the same records
 
 
 @dataclass(frozen=True)
@@ -245,10 +246,25 @@ def feed_path(spec: FeedSpec, fmt: str) -> str:
     return spec.stem + FORMATS[fmt].extension
 
 
+@functools.cache
+def code_digest() -> str:
+    """Changes with any file of the package: its code, templates and static files.
+
+    Every output's fingerprint holds it, so an upgrade or an edited template makes
+    each file again (and writes those whose bytes it changed).
+    """
+    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix not in (".pyc", ".pyo"):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def feed_digest(spec: FeedSpec, settings: Settings) -> str:
     """A fingerprint that changes whenever a byte of the feed's files could change."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((RENDER_VERSION, __version__, settings.base_url, settings.site_title,
+    digest.update(repr((code_digest(), settings.base_url, settings.site_title,
                         settings.language, spec.kind.name, spec.key, spec.name, spec.title,
                         spec.description, spec.logo)).encode())
     for record in spec.records:

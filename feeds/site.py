@@ -28,7 +28,7 @@ from .pages import (
     render_page,
 )
 from .plan import ALL, FeedSpec, Plan
-from .render import FORMATS, feed_digest, feed_path, render_feed
+from .render import FORMATS, code_digest, feed_digest, feed_path, render_feed
 from .render import MANAGED as FEED_FILES
 from .settings import Settings
 
@@ -65,7 +65,7 @@ def _feed_maker(fmt: str) -> Maker:
 
 
 def _hash(*parts: object) -> str:
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(repr((code_digest(), parts)).encode(), digest_size=16).hexdigest()
 
 
 def feed_artifacts(spec: FeedSpec, settings: Settings) -> list[Artifact]:

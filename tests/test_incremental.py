@@ -309,3 +309,31 @@ def test_a_number_beyond_any_range_never_crashes_a_cached_build(tmp_path: Path, 
     first = build_site(settings)
     assert first.counts.published == 3 and first.counts.skipped == 0, first.problems
     assert build_site(settings).unchanged
+
+
+def test_an_edited_template_or_upgraded_code_makes_its_files_again(tmp_path: Path, store: Path) -> None:
+    """The fingerprint of every output holds the package's code and templates (an edited
+    templates/feed.html left the built pages stale until the cache was deleted)."""
+    import subprocess
+    import sys
+    package = tmp_path / "pkg"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "feeds", package / "feeds",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(package), "FEEDS_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "feeds", "build", "--records", str(store), "--out", str(tmp_path / "out")]
+
+    def build() -> str:
+        done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    build()
+    page = tmp_path / "out" / "topics" / "ai" / "index.html"
+    atom = (tmp_path / "out" / "feed.atom").read_bytes()
+    assert "nothing changed" in build()
+    template = package / "feeds" / "templates" / "feed.html"
+    template.write_text(template.read_text(encoding="utf-8").replace("</main>", "<!-- edited --></main>"),
+                        encoding="utf-8")
+    summary = build()
+    assert "<!-- edited -->" in page.read_text(encoding="utf-8"), summary
+    assert (tmp_path / "out" / "feed.atom").read_bytes() == atom, "files the template does not make stay"
