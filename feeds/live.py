@@ -76,6 +76,11 @@ class Body:
     media_type: str
     dated: int = 0  # the refresh at which `last_modified` was last checked with the record cache
 
+    @property
+    def size(self) -> int:
+        """Bytes it holds in the body cache: plain and gzipped."""
+        return len(self.data) + len(self.gzipped)
+
 
 class Ref(NamedTuple):
     """A record a feed shows, as its memory knows it: enough to fingerprint it and load it."""
@@ -376,7 +381,8 @@ class LiveSite:
         return body
 
     def _changed(self, path: str, filters: tuple[object, ...], etag: str) -> datetime:
-        """When the representation `variant` last changed, its bytes now being `etag`'s (in the lock).
+        """When the representation at `path` narrowed by `filters` last changed, its bytes now being
+        `etag`'s (called in the lock).
 
         The record cache dates each change when it is first served, so every worker and every
         restart agree.  That date is later than any entry's but a future-dated one, and a
@@ -387,13 +393,13 @@ class LiveSite:
 
     def _keep(self, variant: tuple[object, ...], digest: str, body: Body) -> None:
         """Keep `body` for the next requests, within `body_cache_bytes` (least recently used go)."""
-        size = len(body.data) + len(body.gzipped)
+        size = body.size
         with self._lock:
             # A new fingerprint for a path means its old body can no longer be asked for: drop it now
             # rather than let a store that changes all day fill the cache with dead bodies.
             old = self._digests.pop(variant, None)
             if old is not None and (dropped := self._bodies.pop((*variant, old), None)) is not None:
-                self._cached_bytes -= len(dropped.data) + len(dropped.gzipped)
+                self._cached_bytes -= dropped.size
             if size > self.settings.body_cache_bytes:
                 return  # larger than the whole cache: made again when asked for
             self._digests[variant] = digest
@@ -401,7 +407,7 @@ class LiveSite:
             self._cached_bytes += size
             while self._cached_bytes > self.settings.body_cache_bytes:
                 (path, kept, dropped_digest), dropped = self._bodies.popitem(last=False)
-                self._cached_bytes -= len(dropped.data) + len(dropped.gzipped)
+                self._cached_bytes -= dropped.size
                 if self._digests.get((path, kept)) == dropped_digest:
                     del self._digests[(path, kept)]
 

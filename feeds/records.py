@@ -25,6 +25,7 @@ from .text import BadURL, clean_text, clean_url, normalise_host, normalise_path,
 RECORD_SUFFIXES = (".md", ".txt")
 MAX_NUMBER = 10**9  # quality and heat: as far as a live filter reaches
 MAX_PIXELS = 100_000
+_INTEGER_TEXT = re.compile(r"\s*-?\d+\s*")
 
 # The player pages of the video hosts whose embeds are published: one video id, nothing else.
 _YOUTUBE = re.compile(r"/embed/[A-Za-z0-9_-]+")
@@ -183,19 +184,20 @@ class _Reader:
         if raw is None:
             return None
         value: int | None = None
+        too_long = isinstance(raw, LongNumber)
         if isinstance(raw, int) and not isinstance(raw, bool):
             value = raw
-        elif isinstance(raw, LongNumber):
-            value = MAX_NUMBER + 1
-        elif isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
-            value = int(raw) if len(raw.strip()) <= 19 else MAX_NUMBER + 1  # int() stops at 4,300 digits
+        elif isinstance(raw, str) and not too_long and _INTEGER_TEXT.fullmatch(raw):
+            too_long = len(raw.strip()) > 19  # int() refuses past 4,300 digits
+            value = None if too_long else int(raw)
         elif isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e18:
             value = int(raw)
-        if value is None:
+        if value is None and not too_long:
             self.warn(fieldname, f"must be a whole number, not a {_kind(raw)}; ignored")
-        elif not -MAX_NUMBER <= value <= MAX_NUMBER:
+            return None
+        if value is None or not -MAX_NUMBER <= value <= MAX_NUMBER:
             self.warn(fieldname, f"is out of range (-{MAX_NUMBER:,} to {MAX_NUMBER:,}); ignored")
-            value = None
+            return None
         return value
 
     def dimension(self, raw: Any, fieldname: str) -> int | None:
