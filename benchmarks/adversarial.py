@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from report import write_readme  # noqa: E402
 
+from feeds.catalog.scan import read_file, scan  # noqa: E402
 from feeds.settings import Settings  # noqa: E402
-from feeds.store import read_file, scan  # noqa: E402
 
 START, END = "<!-- adversarial:start -->", "<!-- adversarial:end -->"
 TARGET_SECONDS = 1.0

@@ -117,7 +117,8 @@ def feeds_build(size: Size, out: Path, cache: Path, name: str, run: int, timeout
     """One `feeds build` subprocess with its own cache folder and no inherited FEEDS_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
     env["FEEDS_CACHE_DIR"] = str(cache)
-    cmd = [sys.executable, "-m", "feeds", "build", "--records", str(size.records), "--out", str(out)]
+    cmd = [sys.executable, "-m", "feeds", "build", "--timings", "--records", str(size.records),
+           "--out", str(out)]
     os.sync()
     return run_measured(cmd, size.home, env, size.log(name, run), timeout)
 
@@ -223,6 +224,9 @@ def main() -> None:
     print(text)
     if args.write_readme:
         written = report.write_readme(REPO / "README.md", text, REPO / "benchmarks" / "RESULTS.md")
+        print(f"wrote {written}", file=sys.stderr)
+        written = report.write_readme(REPO / "docs" / "benchmarks.md", text,
+                                      REPO / "benchmarks" / "RESULTS.md")
         print(f"wrote {written}", file=sys.stderr)
 
 

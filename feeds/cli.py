@@ -14,10 +14,10 @@ from typing import Any
 import click
 
 from .build import build_site
+from .catalog import Catalog, Counts, Progress, with_catalog
 from .errors import FeedsError, Problem
 from .records import RECORD_SUFFIXES
 from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
-from .store import Progress, load_store
 from .text import HOST_NAME
 
 SETTINGS_HELP = "\n".join(f"  {name} (default {default}): {text}" for name, default, text in describe())
@@ -113,7 +113,8 @@ def main() -> None:
 @_settings_options
 @click.option("--out", help="Folder to write the static site to.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is skipped (the site is still written).")
-def build(strict: bool, **cli: Any) -> None:
+@click.option("--timings", is_flag=True, help="Also print the seconds each phase of the build took.")
+def build(strict: bool, timings: bool, **cli: Any) -> None:
     """Write every feed of the record store under --out."""
     try:
         settings = _load(**cli)
@@ -125,6 +126,8 @@ def build(strict: bool, **cli: Any) -> None:
         click.echo(f"warning: {warning}", err=True)
     _report(report.problems)
     click.echo(report.summary())
+    if timings:
+        click.echo("phases: " + ", ".join(f"{phase} {secs:.2f}s" for phase, secs in report.phases.items()))
     out = os.path.realpath(settings.out)
     click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
     if strict and report.counts.skipped:
@@ -139,15 +142,24 @@ def check(**cli: Any) -> None:
     """List every problem in the record store; exit 1 when a record would be skipped."""
     try:
         settings = _load(**cli)
-        store = load_store(settings)
+
+        def examine(catalog: Catalog) -> tuple[tuple[Problem, ...], Counts]:
+            listing = catalog.update(Path(settings.records), settings).listing
+            with catalog.reading():
+                problems = catalog.problems(listing)
+                return problems, catalog.counts(problems)
+
+        (problems, counts), warning = with_catalog(settings, examine)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
-    errors, warnings = _report(store.problems)
-    click.echo(f"checked {store.files} records: {len(store.records)} publishable, "
-               f"{store.unpublished} unpublished, {store.duplicates} duplicates, "
-               f"{store.skipped} skipped; "
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    errors, warnings = _report(problems)
+    click.echo(f"checked {counts.files} records: {counts.published} publishable, "
+               f"{counts.unpublished} unpublished, {counts.duplicates} duplicates, "
+               f"{counts.skipped} skipped; "
                f"{errors} errors, {warnings} warnings")
-    sys.exit(1 if store.skipped else 0)
+    sys.exit(1 if counts.skipped else 0)
 
 
 @main.command()

@@ -1,34 +1,25 @@
-"""Live serving state: snapshots of the server's own memory of the store, refreshed when files change.
+"""The live edge: site files made on request from catalog queries, kept while they stay current.
 
-The live server keeps a memory of the record folder in the record cache
-(`feeds.memory`), as a build does for its output folder, under a key of its
-own output settings, with every member of the all-items feed (filters narrow
-feeds by quality and heat).  Starting on a store it has seen before reads no
-record: the folder's listing is compared with the memory's and only the
-files that changed are read; the same step brings the memory up to date when
-the folder changes while it serves (a watchdog/inotify observer marks it
-dirty or, where none can run, a poll compares file identities at most once a
-second).  Processes serving one store (gunicorn's workers) take turns at that
-step under a file lock, so each change is read once.
+A `LiveSite` updates the catalog when the record folder changes (a
+watchdog/inotify observer marks it changed or, where none can run, a poll
+compares file identities at most once a second; the next request brings the
+catalog up to date, reading only the files that changed).  Processes serving
+one store share its catalog file: one updates at a time (SQLite's write
+lock), and each then finds nothing left to read.
 
-A `Snapshot` is one generation of that memory: each feed's summary (all the
-index and the OPML list need) and site paths.  A feed's members are loaded
-the first time one of its files is asked for, and only if the cache still
-holds them at that generation; its bodies are made from the full records of
-its newest members, loaded from the cache and checked against the digests the
-memory holds.  A request renders against one snapshot from start to end: a
-record or feed that moved on under it is never mixed in (`Stale` sends the
-request to the next snapshot).  Rendered bodies are cached by fingerprint, so
-a change invalidates only the feeds it touches, and a request for a cached
-body neither parses nor renders; the cache is bounded by `body_cache_bytes`.
-When a representation's bytes change, the record cache dates the change
-(`RecordCache.changed_at`): that date is its Last-Modified on every worker.
-A cache file that fails while serving is left for one of this process's own.
+A request reads inside one read transaction, so it sees one version of the
+store: it plans the feed it asks for from catalog queries (cached per
+version), fingerprints the file from that plan and, when no body of that
+fingerprint is kept, loads the full records it shows; the bytes are made
+outside every lock.  Bodies are kept by fingerprint, so a change makes again
+only the files it touches; they are bounded by `body_cache_bytes`.  When a
+representation's bytes change, the catalog dates the change
+(`Catalog.changed_at`): that date is its Last-Modified on every worker.  A
+catalog file that fails while serving is left for one in memory.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import logging
@@ -37,31 +28,25 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, TypeVar, cast
+from typing import Any, TypeVar
 
-from .build import advance, by_feed, config_of
-from .cache import RecordCache, open_cache, unusable, unusable_warning
+from .catalog import Catalog, Ref, busy, open_catalog, scan, unusable, unusable_warning
+from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
-from .memory import KINDS_BY_NAME, Counts, Member, Memory, feed_spec
-from .plan import ALL, EMBED_LIMIT, FeedSpec, Plan, plan_feeds
-from .records import Headline, Record
+from .plan import plan_feed, plan_index, summary_of
+from .records import Record
 from .settings import Settings
-from .site import Artifact, feed_artifacts, narrowed_artifact, site_artifacts
-from .store import Entry, load_store, scan
+from .site import Artifact, feed_artifacts, fingerprint, loaded, narrowed_artifact, site_artifacts, stem_of
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
+REFRESH_WAIT = 1.0  # seconds a request waits for another process's update before serving what is there
 T = TypeVar("T")
-STALE_ATTEMPTS = 4  # renders of one request before it settles for the path's last body
-
-
-class Stale(Exception):
-    """The store moved on after the snapshot serving a request was taken."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,7 @@ class Body:
     gzip_etag: str
     last_modified: datetime
     media_type: str
-    dated: int = 0  # the refresh at which `last_modified` was last checked with the record cache
+    dated: int = 0  # the refresh at which `last_modified` was last checked with the catalog
 
     @property
     def size(self) -> int:
@@ -82,204 +67,143 @@ class Body:
         return len(self.data) + len(self.gzipped)
 
 
-class Ref(NamedTuple):
-    """A record a feed shows, as its memory knows it: enough to fingerprint it and load it."""
-
-    id: str
-    digest: str
-    name: str
-
-
-def _ref(member: Member) -> Ref:
-    return Ref(member[1], member[7], member[2])
-
-
-@dataclass(frozen=True)
-class Feed:
-    """One feed of a snapshot, loaded: its spec (holding `Ref`s), every member and its files."""
-
-    spec: FeedSpec
-    members: list[Member]
-    files: dict[str, Artifact]
-
-
-@dataclass
-class Snapshot:
-    """One generation of the live memory: every feed's summary and site paths."""
-
-    generation: int
-    counts: Counts
-    kinds: dict[str, tuple[str, str]]  # stem -> (kind name, key)
-    plan: Plan  # every feed from its summary: what the index and the OPML list need
-    files: dict[str, str]  # every site path -> its feed's stem ("" for the site's own files)
-    site: dict[str, Artifact]  # the site's own files
-    problems: tuple[Problem, ...]
-    feeds: dict[str, Feed] = field(default_factory=dict)  # loaded on first use
-
-    @classmethod
-    def of(cls, memory: Memory, settings: Settings, problems: tuple[Problem, ...]) -> Snapshot:
-        """The snapshot of `memory` as it now stands."""
-        plan = memory.plan(settings)
-        site = {a.path: a for a in site_artifacts(plan, settings, set())}
-        files = {path: stem for stem, paths in memory.paths.items() for path in paths}
-        kinds = {stem: (summary[0], summary[1]) for stem, summary in memory.feeds.items()}
-        return cls(memory.generation, memory.counts, kinds, plan, files, site, problems)
+Filters = tuple[int | None, int | None, int | None]  # limit, min_quality, min_heat
 
 
 def _etag(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
+def server_name(settings: Settings) -> str:
+    """The live server these settings make, as the catalog dates its representations."""
+    return "live:" + fingerprint(settings)
+
+
 class LiveSite:
-    """The current snapshot of a record folder and the bodies rendered from it."""
+    """The catalog of a record folder, and the bodies made from it."""
 
     def __init__(self, settings: Settings, watch: bool = True) -> None:
         self.settings = settings
-        self._lock = threading.RLock()  # the cache database, snapshot swaps and loaded feeds
+        self._server = server_name(settings)
         self._bodies: OrderedDict[tuple[object, ...], Body] = OrderedDict()
-        self._digests: dict[tuple[object, ...], str] = {}  # (path, filters) -> digest of its cached body
-        self._config = config_of(settings)
-        self._key = "live:" + self._config
+        self._digests: dict[tuple[object, ...], str] = {}  # (path, filters) -> digest of its kept body
         self._cached_bytes = 0  # of every body in `_bodies`, plain and gzipped
         self._refreshes = 0  # how many times the folder was read again: kept bodies' dates are checked
         self._refreshing = False  # a thread is reading a change of the folder
-        cache, warning = open_cache(settings)
-        if warning:
-            log.warning("%s", warning)
-        # With the cache off (or unusable) the memory lives in a database of this process's own.
-        self._cache: RecordCache = cache or RecordCache.private()
-        self._private = cache is None
-        self._turns = None if cache is None else cache.path.with_name(cache.path.name + ".live-lock")
-        self._forget = False  # the kept memory is unusable: the next snapshot starts from the store
+        self._problems: set[Problem] | None = None  # logged already (None: none looked at yet)
         self._dirty = threading.Event()
         self._watch = watch
         self._watcher_pid = 0
-        self.snapshot = self._guarded(self._take)
+        # Locks are taken in this order only: the writer connection's, then the reader's.
+        self._write_lock = threading.RLock()  # updates and dating representations
+        self._read_lock = threading.RLock()  # requests' reads, the files of this version, the bodies
+        self._writer, warning = open_catalog(settings)
+        if warning:
+            log.warning("%s", warning)
+        self._use(self._writer)
+        try:
+            self._guarded(lambda: self._update(BUSY_SECONDS))
+        except sqlite3.OperationalError as exc:
+            if not busy(exc):
+                raise
+            log.warning("another process has been reading the store into %s for over a minute; serving "
+                        "what it wrote so far until it is done", self._writer.path)
+            self._dirty.set()
 
-    # -- snapshots -------------------------------------------------------------
+    def _use(self, writer: Catalog) -> None:
+        """Serve from `writer`'s catalog (with both locks held, or before serving): a file gets a
+        second connection for requests, which read while the first one writes; one in memory is
+        shared, and readers then take the writer's lock too."""
+        self._writer = writer
+        self._reader = writer if writer.path is None else Catalog(writer.path)
+        self._version = -1
+        self._files: dict[str, dict[str, Artifact]] = {}  # by stem ("" for the site's own), this version
+
     @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This process's turn at the live memory (processes serving one store take turns)."""
-        with self._lock:
-            if self._turns is None:
-                yield
+    def _reading(self) -> Iterator[Catalog]:
+        """The reader connection, in a read transaction: one version of the store."""
+        while True:
+            shared = self._reader is self._writer
+            with ExitStack() as locks:
+                if shared:
+                    locks.enter_context(self._write_lock)
+                locks.enter_context(self._read_lock)
+                if (self._reader is self._writer) != shared:
+                    continue  # the catalog was swapped for one in memory meanwhile
+                reader = self._reader
+                with reader.reading():
+                    yield reader
                 return
-            with open(self._turns, "a+b") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                yield
 
-    def _take(self, before: Snapshot | None = None) -> Snapshot:
-        with self._turn():
-            # The folder is listed in this process's turn: a listing taken before another process's
-            # turn could be older than the memory that turn kept, and would take it back in time.
-            scanned = scan(Path(self.settings.records))
-            advanced = None
-            if not self._forget:
-                advanced = advance(self._cache, self._key, self.settings, scanned, self._config,
-                                   keep_all=True)
-            if advanced is None:
-                memory = self._from_store(scanned)
-            else:
-                memory = advanced.memory
-                if advanced.plan is not None:
-                    members, gone = advanced.members or {}, advanced.gone or []
-                    files = site_artifacts(advanced.plan, self.settings, set(members)) if members else []
-                    memory.forget_paths(gone, by_feed(files))
-                    with self._cache.transaction():
-                        memory.save(self._cache, self._key, members, gone)
-            self._forget = False
-            problems = memory.report_problems(scanned[1])
-            snapshot = Snapshot.of(memory, self.settings, problems)
-            if before is not None:
-                self._keep_loaded(before, snapshot)
-        known = set(before.problems) if before else set()
+    # -- keeping up with the folder ----------------------------------------------
+    def _update(self, wait: float) -> None:
+        with self._write_lock:
+            changes = self._writer.update(Path(self.settings.records), self.settings, wait=wait)
+            if not changes.any and self._problems is not None:
+                return
+            with self._reading() as reader:
+                problems = reader.problems(changes.listing)
+        known = self._problems or set()
         for problem in problems:
             if problem not in known:  # each problem is logged once, when it appears
                 (log.error if problem.is_error else log.warning)("%s", problem)
-        return snapshot
+        self._problems = set(problems)
 
-    def _keep_loaded(self, before: Snapshot, snapshot: Snapshot) -> None:
-        """The feeds `before` had loaded, in `snapshot` (in this process's turn).
-
-        A feed whose members were kept at `before`'s generation or earlier is the
-        same feed: it is taken as it is.  The others are loaded again now, while no
-        other process can move the memory on: the feeds readers ask for are never
-        found to be of a later generation than the snapshot serving them.
-        """
-        if not before.feeds:
-            return
-        generations = self._cache.generations(self._key)
-        for stem, loaded in before.feeds.items():
-            generation = generations.get(stem)
-            if generation is None or stem not in snapshot.kinds:
-                continue
-            if generation <= before.generation:
-                snapshot.feeds[stem] = loaded
-            else:
-                with suppress(Stale):  # else loaded on the next request, from the store if need be
-                    self.feed(snapshot, stem)
-
-    def _from_store(self, scanned: tuple[list[Entry], list[Problem]]) -> Memory:
-        """The memory of the whole store, read afresh (only files the cache lacks are parsed)."""
-        store = load_store(self.settings, None, self._cache, scanned)
-        plan = plan_feeds(store, self.settings)
-        paths = by_feed(site_artifacts(plan, self.settings))
-        memory, members = Memory.of_build(self._config, Counts.of(store, plan), paths, scanned[0], store,
-                                          plan, self.settings, keep_all=True)
-        with self._cache.transaction():
-            memory.save(self._cache, self._key, members, everything=True)
-        return memory
-
-    def refresh(self) -> Snapshot:
-        """Read what changed and swap in the new snapshot.
+    def refresh(self) -> None:
+        """Read what changed into the catalog.
 
         When the folder cannot be listed (removed, renamed, no permission) the
-        last snapshot goes on being served and the reason is logged.
+        catalog goes on serving the store as it was and the reason is logged.
         """
-        with self._lock:
+        with self._write_lock:
             self._dirty.clear()
             self._refreshes += 1
             self._refreshing = True
             try:
-                self.snapshot = self._guarded(lambda: self._take(self.snapshot))
+                self._guarded(lambda: self._update(REFRESH_WAIT))
             except StoreError as exc:
                 log.error("%s; still serving the store as it was", exc)
+            except sqlite3.OperationalError as exc:
+                if not busy(exc):
+                    raise
+                self._dirty.set()  # another process is updating: read the change on a later request
             finally:
                 self._refreshing = False
-            return self.snapshot
 
     def _guarded(self, work: Callable[[], T]) -> T:
-        """`work`, done again on a cache of this process's own if the cache file fails under it
-        (damaged, full disk, read-only): the cache only saves work."""
-        failed, private = self._cache, self._private
+        """`work`, done again on a catalog in memory if the catalog file fails under it (damaged,
+        full disk, read-only): the file only saves work."""
+        failed = self._writer
         try:
             return work()
         except sqlite3.DatabaseError as exc:
-            if private or not unusable(exc):
+            if failed.path is None or not unusable(exc):
                 raise
-            with self._lock:
-                if self._cache is failed:  # the first thread to find it swaps; the others just retry
-                    log.warning("%s", unusable_warning(failed.path, exc))
+            with self._write_lock, self._read_lock:  # no request reads meanwhile
+                if self._writer is failed:  # the first thread to find it swaps; the others just retry
+                    log.warning("fallback: %s", unusable_warning(failed.path, exc))
+                    memory = Catalog(None)
+                    memory.update(Path(self.settings.records), self.settings)  # filled before it serves
+                    if self._reader is not failed:
+                        self._reader.close()
                     failed.close()
-                    self._cache, self._private, self._turns = RecordCache.private(), True, None
-                    self._forget = True
-                    self.snapshot = self._take()
+                    self._use(memory)
             return work()
 
-    def current(self) -> Snapshot:
-        """The snapshot to serve from, starting the watcher in this process if needed."""
+    def _current(self) -> None:
+        """Bring the catalog up to date if the folder changed, starting the watcher in this process."""
         if self._watch and self._watcher_pid != os.getpid():
             self._start_watcher()
         if self._dirty.is_set() or self._refreshing:
-            # Another thread may be reading the change already: wait for its snapshot rather than
-            # serve the one before it.
-            with self._lock:
-                return self.refresh() if self._dirty.is_set() else self.snapshot
-        return self.snapshot
+            # Another thread may be reading the change already: wait for it rather than serve the
+            # store as it was before.
+            with self._write_lock:
+                if self._dirty.is_set():
+                    self.refresh()
 
     def _start_watcher(self) -> None:
         # Started lazily, in the serving process: threads do not survive a fork.
-        with self._lock:
+        with self._write_lock:
             if self._watcher_pid == os.getpid():
                 return
             self._watcher_pid = os.getpid()
@@ -295,106 +219,105 @@ class LiveSite:
                 seen = now
                 self._dirty.set()
 
-    # -- feeds -----------------------------------------------------------------
-    def feed(self, snapshot: Snapshot, stem: str) -> Feed:
-        """The feed at `stem` as `snapshot` knows it; `Stale` if the cache holds a later generation."""
-        with self._lock:
-            loaded = snapshot.feeds.get(stem)
-            if loaded is not None:
-                return loaded
-            kept = self._cache.feed_members(self._key, stem)
-            if kept is None or not isinstance(kept[0], list):
-                self._forget = True  # kept unreadably: start again from the store
-                raise Stale
-            members, generation = kept
-            if generation > snapshot.generation:
-                raise Stale
-            kind_name, key = snapshot.kinds[stem]
-            kind = KINDS_BY_NAME[kind_name]
-            total = snapshot.counts.published if kind is ALL else len(members)
-            newest = [_ref(m) for m in members[:max(self.settings.limit, EMBED_LIMIT)]]
-            spec = feed_spec(kind, key, members, cast(Sequence[Headline], newest), self.settings, total)
-            loaded = Feed(spec, members, {a.path: a for a in feed_artifacts(spec, self.settings)})
-            snapshot.feeds[stem] = loaded
-            return loaded
-
-    def full(self, snapshot: Snapshot, refs: tuple[Headline, ...]) -> tuple[Record, ...]:
-        """The full records of `refs`, as `snapshot` knows them; `Stale` if a file moved on."""
-        names = [cast(Ref, ref).name for ref in refs]
-        with self._lock:
-            loaded = self._cache.records(names)
-        records = tuple(loaded.get(name) for name in names)
-        if any(r is None or r.digest != ref.digest for r, ref in zip(records, refs, strict=True)):
-            raise Stale
-        return cast(tuple[Record, ...], records)
-
-    def artifact(self, snapshot: Snapshot, path: str, limit: int | None = None,
-                 min_quality: int | None = None, min_heat: int | None = None) -> Artifact | None:
-        """The site file at `path` in `snapshot`, narrowed by any filters; None when there is none."""
-        stem = snapshot.files.get(path)
-        if stem is None:
-            return None
-        if stem == "":
-            return snapshot.site.get(path)  # the site's own files take no filters
-        loaded = self.feed(snapshot, stem)
-        artifact = loaded.files.get(path)
-        if artifact is None or artifact.spec is None or (limit, min_quality, min_heat) == (None, None, None):
+    # -- files ---------------------------------------------------------------------
+    def _artifact(self, path: str, filters: Filters) -> Artifact | None:
+        """The site file at `path`, narrowed by `filters` (in a read transaction)."""
+        version = self._reader.version()
+        if version != self._version:
+            self._files, self._version = {}, version
+        site = self._files.get("")
+        if site is None:
+            plan = plan_index(self._reader, self.settings)
+            site = self._files[""] = {a.path: a for a in site_artifacts(plan, self.settings, set())}
+        if path in site:
+            return site[path]  # the site's own files take no filters
+        stem = stem_of(path)
+        files = self._files.get(stem)
+        if files is None:
+            summary = summary_of(self._reader, stem)
+            if summary is None:
+                return None
+            spec = plan_feed(self._reader, summary, self.settings)
+            files = self._files[stem] = {a.path: a for a in feed_artifacts(spec, self.settings)}
+        artifact = files.get(path)
+        if artifact is None or artifact.spec is None or filters == (None, None, None):
             return artifact
-        chosen = [m for m in loaded.members
-                  if (min_quality is None or (m[5] is not None and m[5] >= min_quality))
-                  and (min_heat is None or (m[6] is not None and m[6] >= min_heat))]
-        refs = tuple(_ref(m) for m in chosen[:limit or self.settings.limit])
-        return narrowed_artifact(artifact, replace(artifact.spec, records=cast(tuple[Headline, ...], refs)),
-                                 self.settings)
+        limit, min_quality, min_heat = filters
+        summary = summary_of(self._reader, stem)
+        assert summary is not None  # found above, in the same read transaction
+        narrowed = plan_feed(self._reader, summary, self.settings, limit or self.settings.limit,
+                             min_quality, min_heat)
+        return narrowed_artifact(artifact, replace(artifact.spec, records=narrowed.records), self.settings)
 
     def find(self, path: str) -> bool:
-        """True when the current snapshot has a file at `path`."""
-        return path in self.current().files
+        """True when the site has a file at `path`."""
+        self._current()
+        return self._guarded(lambda: self._find(path))
 
-    # -- bodies ----------------------------------------------------------------
-    def body(self, snapshot: Snapshot, artifact: Artifact, filters: tuple[object, ...] = ()) -> Body:
-        """The bytes of `artifact` (narrowed by `filters`), made once per fingerprint, plain and gzipped."""
-        variant = (artifact.path, filters)
-        key = (*variant, artifact.digest)
-        with self._lock:
-            cached = self._bodies.get(key)
+    def _find(self, path: str) -> bool:
+        with self._reading():
+            return self._artifact(path, (None, None, None)) is not None
+
+    def _full(self, refs: tuple[Ref, ...]) -> tuple[Record, ...]:
+        return tuple(self._reader.records(refs))
+
+    # -- bodies --------------------------------------------------------------------
+    def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
+               min_heat: int | None = None) -> Body | None:
+        """The body of a site path, narrowed by any filters; None when there is no such file."""
+        self._current()
+        return self._guarded(lambda: self._render(path, (limit, min_quality, min_heat)))
+
+    def _render(self, path: str, filters: Filters) -> Body | None:
+        variant = (path, filters)
+        source: Any = None
+        with self._reading():
+            artifact = self._artifact(path, filters)
+            if artifact is None:
+                return None
+            cached = self._bodies.get((*variant, artifact.digest))
             if cached is not None:
-                self._bodies.move_to_end(key)
-                if cached.dated == self._refreshes:
-                    return cached
-                # The store changed since this body was dated: another worker may have served other
-                # bytes at this path meanwhile (and these again after them), and dated that change.
-                body = replace(cached, last_modified=self._changed(artifact.path, filters, cached.etag),
-                               dated=self._refreshes)
-                self._bodies[key] = body
-                return body
-        spec = artifact.spec
-        if spec is not None:
-            spec = spec.with_records(self.full(snapshot, spec.records))
-        data = artifact.make(spec, self.settings)
+                self._bodies.move_to_end((*variant, artifact.digest))
+            else:
+                source = loaded(artifact.source, self._full)
+        if cached is not None:
+            return self._dated(cached, variant, artifact.digest)
+        data = artifact.make(source, self.settings)  # outside every lock: requests go on meanwhile
         packed = gzip.compress(data, compresslevel=6, mtime=0)
         etag = _etag(data)
-        with self._lock:
-            body = Body(data, packed, etag, _etag(packed), self._changed(artifact.path, filters, etag),
-                        artifact.media_type, self._refreshes)
+        body = Body(data, packed, etag, _etag(packed), self._changed(path, filters, etag),
+                    artifact.media_type, self._refreshes)
         self._keep(variant, artifact.digest, body)
         return body
 
-    def _changed(self, path: str, filters: tuple[object, ...], etag: str) -> datetime:
-        """When the representation at `path` narrowed by `filters` last changed, its bytes now being
-        `etag`'s (called in the lock).
+    def _dated(self, cached: Body, variant: tuple[str, Filters], digest: str) -> Body:
+        """`cached`, its Last-Modified checked again if the store changed since it was dated: another
+        worker may have served other bytes at this path meanwhile (and these again after them)."""
+        refreshes = self._refreshes
+        if cached.dated == refreshes:
+            return cached
+        body = replace(cached, last_modified=self._changed(*variant, cached.etag), dated=refreshes)
+        with self._read_lock:
+            if (*variant, digest) in self._bodies:
+                self._bodies[(*variant, digest)] = body
+        return body
 
-        The record cache dates each change when it is first served, so every worker and every
+    def _changed(self, path: str, filters: Filters, etag: str) -> datetime:
+        """When the representation at `path` narrowed by `filters` last changed, its bytes now being
+        `etag`'s.
+
+        The catalog dates each change when it is first served, so every worker and every
         restart agree.  That date is later than any entry's but a future-dated one, and a
         Last-Modified in the future would hide every later change from a reader who polls with it.
         """
-        since = self._cache.changed_at(self._key, _variant(path, filters), etag, int(time.time()))
+        with self._write_lock:
+            since = self._writer.changed_at(self._server, _variant(path, filters), etag, int(time.time()))
         return datetime.fromtimestamp(since, UTC)
 
     def _keep(self, variant: tuple[object, ...], digest: str, body: Body) -> None:
         """Keep `body` for the next requests, within `body_cache_bytes` (least recently used go)."""
         size = body.size
-        with self._lock:
+        with self._read_lock:
             # A new fingerprint for a path means its old body can no longer be asked for: drop it now
             # rather than let a store that changes all day fill the cache with dead bodies.
             old = self._digests.pop(variant, None)
@@ -411,50 +334,20 @@ class LiveSite:
                 if self._digests.get((path, kept)) == dropped_digest:
                     del self._digests[(path, kept)]
 
-    def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
-               min_heat: int | None = None) -> Body | None:
-        """The body of a site path, narrowed by any filters; None when there is no such file.
 
-        When the store moves on under every attempt, the path's last body, which was consistent
-        when it was made; `Stale` if there is none.
-        """
-        return self._guarded(lambda: self._render(path, limit, min_quality, min_heat))
-
-    def _render(self, path: str, limit: int | None, min_quality: int | None,
-                min_heat: int | None) -> Body | None:
-        filters = (limit, min_quality, min_heat)
-        for _ in range(STALE_ATTEMPTS):
-            snapshot = self.current()
-            try:
-                artifact = self.artifact(snapshot, path, limit, min_quality, min_heat)
-                if artifact is None:
-                    return None
-                return self.body(snapshot, artifact, filters)
-            except Stale:
-                self.refresh()
-        with self._lock:
-            digest = self._digests.get((path, filters))
-            last = self._bodies.get((path, filters, digest)) if digest is not None else None
-        if last is None:
-            raise Stale
-        log.info("%s: the record folder changed under %d renders; served its last body", path, STALE_ATTEMPTS)
-        return last
-
-
-def _variant(path: str, filters: tuple[object, ...]) -> str:
+def _variant(path: str, filters: Filters) -> str:
     """A representation's name: its path and the filters that narrowed it (``feed.atom?limit=5``)."""
     query = "&".join(f"{name}={value}" for name, value in zip(("limit", "min_quality", "min_heat"), filters,
                                                                strict=True) if value is not None)
     return f"{path}?{query}" if query else path
 
 
-def _identities(root: Path) -> list[Entry]:
+def _identities(root: Path) -> list[Any]:
     """The folder's record files with their identities (a list of tuples: compared in C)."""
     try:
-        entries, _ = scan(root)
-    except Exception:  # a vanished folder is a change like any other
+        return scan(root).entries
+    except StoreError:  # a vanished folder is a change like any other
         return []
-    return entries
 
 
 def _inotify(root: Path, dirty: threading.Event) -> bool:
@@ -477,3 +370,4 @@ def _inotify(root: Path, dirty: threading.Event) -> bool:
     except Exception:  # inotify limits, unsupported file systems: poll instead
         return False
     return True
+

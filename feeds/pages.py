@@ -18,7 +18,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from .plan import ALL, EMBED_LIMIT, EPOCH, PROVIDER, TOPIC, FeedSpec, Plan
+from .layout import ALL, PROVIDER, TOPIC
+from .plan import EMBED_LIMIT, EPOCH, FeedSpec, Plan
 from .render import FORMATS
 from .settings import Settings
 

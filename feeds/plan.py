@@ -1,40 +1,25 @@
-"""The plan: which feeds exist and what each holds. Feeds are data.
+"""The plan: which feeds exist and what each holds, from catalog queries. Feeds are data.
 
-One loop over the published records gives the all-items feed, one feed per
-topic slug and one per provider key; a topic or provider with no published
-record has no feed.  Each `FeedSpec` holds its newest `limit` records.
+One planner for the static build and the live server: a feed is planned from
+its summary (name, total, logo, newest record) and the newest records of its
+members, as `Ref`s; only the files made afresh load the full records.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
+from .catalog import Catalog, Ref, Summary
+from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, stem
 from .records import Headline, Record
 from .settings import Settings
-from .store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EMBED_LIMIT = 10  # the headlines an embed shows
-MAX_KEY_CHARS = 200  # a feed's file name must stay under the usual 255-byte limit
 
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """A kind of feed: where its files live and how it is described."""
-
-    name: str
-    folder: str
-    label: str
-
-
-ALL = Kind("all", "", "All stories")
-TOPIC = Kind("topic", "topics", "Topic")
-PROVIDER = Kind("provider", "providers", "Provider")
-KINDS = (ALL, TOPIC, PROVIDER)
+Held = Ref | Headline  # what a spec holds: refs as planned, full records once loaded to render
 
 
 @dataclass(frozen=True)
@@ -46,15 +31,15 @@ class FeedSpec:
     name: str
     title: str
     description: str
-    records: tuple[Headline, ...]
+    records: tuple[Held, ...]  # its newest `limit`: what its feed files carry
     total: int
     logo: str | None = None
-    members: tuple[Headline, ...] = ()  # every record of the feed, newest first
+    members: tuple[Held, ...] = ()  # its newest max(limit, EMBED_LIMIT): what any of its files show
 
     def entries(self) -> tuple[Record, ...]:
-        """The full records of the feed; `Store.full` loads them where only headlines are held."""
+        """The full records of the feed, once loaded (`with_records`)."""
         if not all(isinstance(r, Record) for r in self.records):
-            raise TypeError(f"{self.stem}: render a spec after Store.full() loaded its records")
+            raise TypeError(f"{self.stem}: render a spec after its records were loaded")
         return self.records  # type: ignore[return-value]
 
     def with_records(self, records: tuple[Record, ...]) -> FeedSpec:
@@ -78,7 +63,12 @@ class FeedSpec:
     @property
     def updated(self) -> datetime:
         """The date of the newest entry; never the clock."""
-        return self.records[0].published_at if self.records else EPOCH
+        if not self.records:
+            return EPOCH
+        newest = self.records[0]
+        if not isinstance(newest, Headline):
+            raise TypeError(f"{self.stem}: its date is known once its records were loaded")
+        return newest.published_at
 
 
 @dataclass(frozen=True)
@@ -94,57 +84,57 @@ class Plan:
 
     def find(self, kind: str, key: str) -> FeedSpec | None:
         """The feed of `kind` ('all', 'topic', 'provider') keyed by `key`, if it exists."""
-        spec = self.by_stem.get("feed" if kind == ALL.name else f"{kind}s/{key}")
+        spec = self.by_stem.get(ALL_STEM if kind == ALL.name else f"{kind}s/{key}")
         return spec if spec is not None and spec.kind.name == kind else None
 
 
-def stem(kind: Kind, key: str) -> str:
-    """The site path of a feed without its extension (``topics/ai``)."""
-    return "feed" if kind is ALL else f"{kind.folder}/{key}"
-
-
-def feed_keys(record: Headline) -> list[tuple[Kind, str, str]]:
-    """The feeds a published record is in beside the all-items feed: (kind, key, name as written)."""
-    keys = [(TOPIC, topic.slug, topic.name) for topic in record.topics]
-    if len(record.provider.key) <= MAX_KEY_CHARS:  # no file system holds a longer name
-        keys.append((PROVIDER, record.provider.key, record.provider.name))
-    return keys
-
-
-def display_name(names: Iterable[str]) -> str:
-    """The most used spelling of a name; ties go to the first in sort order."""
-    return min(Counter(names).items(), key=lambda item: (-item[1], item[0]))[0]
-
-
-def newest_logo(members: Iterable[Headline]) -> str | None:
-    """The logo of a provider feed: that of its newest record that has one."""
-    return next((r.provider.logo for r in members if r.provider.logo), None)
-
-
-def make_spec(kind: Kind, key: str, name: str, members: tuple[Headline, ...], settings: Settings,
-              total: int | None = None, logo: str | None = None) -> FeedSpec:
-    """The feed of `kind` and `key` holding `members` (newest first), however many it has in all."""
+def make_spec(kind: Kind, key: str, name: str, members: tuple[Held, ...], settings: Settings,
+              total: int, logo: str | None = None) -> FeedSpec:
+    """The feed of `kind` and `key` holding `members` (its newest, newest first) of `total`."""
     site = settings.site_title
     if kind is ALL:
         title, description = site, f"The newest stories on {site}"
     else:
         title = f"{site}: {name}"
         description = f"Stories about {name}" if kind is TOPIC else f"Stories from {name}"
-    return FeedSpec(kind, key, name, title, description, members[:settings.limit],
-                    len(members) if total is None else total, logo, members)
+    return FeedSpec(kind, key, site if kind is ALL else name, title, description,
+                    members[:settings.limit], total, logo if kind is PROVIDER else None, members)
 
 
-def plan_feeds(store: Store, settings: Settings) -> Plan:
-    """The feeds a store publishes under `settings`."""
-    members: dict[tuple[Kind, str], list[Headline]] = defaultdict(list)
-    names: dict[tuple[Kind, str], list[str]] = defaultdict(list)
-    for record in store.records:  # newest first, so every list is already in order
-        for kind, key, name in feed_keys(record):
-            members[kind, key].append(record)
-            names[kind, key].append(name)
-    feeds = [make_spec(ALL, "", settings.site_title, store.records, settings)]
-    for kind, key in sorted(members, key=lambda feed: (feed[0] is PROVIDER, feed[1])):
-        held = tuple(members[kind, key])
-        feeds.append(make_spec(kind, key, display_name(names[kind, key]), held, settings,
-                               logo=newest_logo(held) if kind is PROVIDER else None))
-    return Plan(tuple(feeds))
+_EMPTY = Summary(ALL_STEM, ALL, "", "", 0, None, None)  # the all-items feed of a store with none
+
+
+def summaries(catalog: Catalog) -> list[Summary]:
+    """Every feed's summary, the all-items feed first even when it holds nothing."""
+    found = catalog.feeds()
+    if not found or found[0].stem != ALL_STEM:
+        found.insert(0, _EMPTY)
+    return found
+
+
+def summary_of(catalog: Catalog, stem: str) -> Summary | None:
+    """The summary of the feed at `stem`, if there is such a feed (the all-items one always is)."""
+    found = catalog.summary(stem)
+    return _EMPTY if found is None and stem == ALL_STEM else found
+
+
+def plan_feed(catalog: Catalog, summary: Summary, settings: Settings, limit: int | None = None,
+              min_quality: int | None = None, min_heat: int | None = None) -> FeedSpec:
+    """One feed, holding its newest records (those of at least `min_quality` and `min_heat`,
+    `limit` of them when given)."""
+    held = limit or max(settings.limit, EMBED_LIMIT)
+    refs = tuple(catalog.newest(summary.stem, held, min_quality, min_heat))
+    spec = make_spec(summary.kind, summary.key, summary.name, refs, settings, summary.total, summary.logo)
+    return spec if limit is None else replace(spec, records=refs)
+
+
+def plan_index(catalog: Catalog, settings: Settings) -> Plan:
+    """Every feed from its summary alone, holding its newest record: what the index and the
+    OPML list need."""
+    return Plan(tuple(make_spec(s.kind, s.key, s.name, (s.newest,) if s.newest else (), settings, s.total,
+                                s.logo) for s in summaries(catalog)))
+
+
+def plan_site(catalog: Catalog, settings: Settings) -> Plan:
+    """Every feed, each holding the newest records its files show."""
+    return Plan(tuple(plan_feed(catalog, s, settings) for s in summaries(catalog)))

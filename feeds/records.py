@@ -121,6 +121,7 @@ class ReadResult:
     record: Record | None = None
     problems: list[Problem] = field(default_factory=list)
     unpublished: bool = False
+    again: bool = False  # the file could not be read this time (an OS error): read it again next time
 
 
 def record_id(link: str) -> str:

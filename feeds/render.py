@@ -18,14 +18,12 @@ content as the Atom feed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from feedgen.entry import FeedEntry
@@ -33,8 +31,9 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
-from . import __version__
-from .plan import PROVIDER, TOPIC, FeedSpec, Plan
+from . import code_digest
+from .layout import PROVIDER, TOPIC
+from .plan import FeedSpec, Plan
 from .records import Record
 from .settings import Settings
 
@@ -244,21 +243,6 @@ def render_feed(spec: FeedSpec, fmt: str, settings: Settings) -> bytes:
 def feed_path(spec: FeedSpec, fmt: str) -> str:
     """The site path of `spec` in format `fmt` (``topics/ai.atom``)."""
     return spec.stem + FORMATS[fmt].extension
-
-
-@functools.cache
-def code_digest() -> str:
-    """Changes with any file of the package: its code, templates and static files.
-
-    Every output's fingerprint holds it, so an upgrade or an edited template makes
-    each file again (and writes those whose bytes it changed).
-    """
-    digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix not in (".pyc", ".pyo"):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def feed_digest(spec: FeedSpec, settings: Settings) -> str:

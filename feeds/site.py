@@ -13,9 +13,12 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from typing import Any
 
+from . import code_digest
+from .layout import ALL
 from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
@@ -27,15 +30,18 @@ from .pages import (
     render_opml,
     render_page,
 )
-from .plan import ALL, FeedSpec, Plan
-from .render import FORMATS, code_digest, feed_digest, feed_path, render_feed
+from .plan import FeedSpec, Plan
+from .records import Record
+from .render import FORMATS, feed_digest, feed_path, render_feed
 from .render import MANAGED as FEED_FILES
 from .settings import Settings
 
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
 JS = "text/javascript; charset=utf-8"
-Maker = Callable[[FeedSpec | None, Settings], bytes]
+Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
+Maker = Callable[[Any, Settings], bytes]
+Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
 
 
 @dataclass(frozen=True)
@@ -46,18 +52,59 @@ class Artifact:
     media_type: str
     fingerprint: Callable[[], str] = field(repr=False)
     make: Maker = field(repr=False)
-    spec: FeedSpec | None = None
+    source: Source = None
 
     @cached_property
     def digest(self) -> str:
         """Changes whenever a byte of the file could change."""
         return self.fingerprint()
 
+    @property
+    def spec(self) -> FeedSpec | None:
+        """The feed this file is made from, if it is one feed's."""
+        return self.source if isinstance(self.source, FeedSpec) else None
 
-def _given(spec: FeedSpec | None) -> FeedSpec:
-    if spec is None:
+
+_NOT_OUTPUT = ("jobs", "cache_dir", "body_cache_bytes")  # settings that change no byte of a file
+
+
+def fingerprint(settings: Settings) -> str:
+    """Changes with the code and with every setting that shapes a byte of the site."""
+    wanted = {k: v for k, v in asdict(settings).items() if k not in _NOT_OUTPUT}
+    return hashlib.blake2b(repr((code_digest(), sorted(wanted.items()))).encode(), digest_size=16).hexdigest()
+
+
+def stem_of(path: str) -> str:
+    """The feed a site path would belong to (``topics/ai`` for ``embed/topics/ai.html``)."""
+    if path.startswith("embed/") and path.endswith(".html"):
+        return path[len("embed/"):-len(".html")]
+    if path.endswith("/index.html"):
+        return path[:-len("/index.html")]
+    return path.rpartition(".")[0]
+
+
+def loaded(source: Source, full: Full) -> Source:
+    """`source` holding the full records its file shows: a feed's newest, or each feed's newest one."""
+    if isinstance(source, FeedSpec):
+        return source.with_records(full(source.records))
+    if isinstance(source, Plan):
+        firsts = full(tuple(spec.records[0] for spec in source.feeds if spec.records))
+        newest = iter(firsts)
+        return Plan(tuple(spec.with_records((next(newest),) if spec.records else ())
+                          for spec in source.feeds))
+    return source
+
+
+def _given(spec: Any) -> FeedSpec:
+    if not isinstance(spec, FeedSpec):
         raise TypeError("this artifact is made from a feed's full records")
     return spec
+
+
+def _plan(plan: Any) -> Plan:
+    if not isinstance(plan, Plan):
+        raise TypeError("this artifact is made from the plan of every feed")
+    return plan
 
 
 def _feed_maker(fmt: str) -> Maker:
@@ -98,18 +145,20 @@ def narrowed_artifact(artifact: Artifact, spec: FeedSpec, settings: Settings) ->
 
 def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None) -> list[Artifact]:
     """Every file of the site, in a stable order (of the feeds `only` names, with the site's own)."""
+    def newest(spec: FeedSpec) -> tuple[str, str]:
+        return (spec.records[0].id, spec.records[0].digest) if spec.records else ("", "")
+
     def index_digest() -> str:
-        return _hash("index", [(s.stem, s.name, s.title, s.total, s.records[0].id if s.records else "",
-                                s.records[0].digest if s.records else "") for s in plan.feeds],
-                     feed_digest(plan.feeds[0], settings))
+        return _hash("index", [(s.stem, s.name, s.title, s.total, *newest(s)) for s in plan.feeds],
+                     settings.base_url, settings.site_title, settings.language)
 
     def opml_digest() -> str:
-        return _hash("opml", [(s.stem, s.title) for s in plan.feeds], plan.feeds[0].updated,
+        return _hash("opml", [(s.stem, s.title) for s in plan.feeds], newest(plan.feeds[0]),
                      settings.base_url, settings.site_title)
 
     files = [
-        Artifact("index.html", HTML, index_digest, lambda s, st: render_index(plan, st)),
-        Artifact("feeds.opml", OPML, opml_digest, lambda s, st: render_opml(plan, st)),
+        Artifact("index.html", HTML, index_digest, lambda p, st: render_index(_plan(p), st), plan),
+        Artifact("feeds.opml", OPML, opml_digest, lambda p, st: render_opml(_plan(p), st), plan),
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
         Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
@@ -128,7 +177,7 @@ MANAGED = (
     *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
 )
 
-_WORK: list[tuple[Artifact, FeedSpec | None]] = []  # what a forked worker makes, by index
+_WORK: list[tuple[Artifact, Source]] = []  # what a forked worker makes, by index
 PARALLEL_FROM = 64  # fewer files are made faster than processes start
 
 
@@ -137,9 +186,9 @@ def _make_chunk(job: tuple[range, Settings]) -> list[tuple[str, bytes]]:
     return [(_WORK[i][0].path, _WORK[i][0].make(_WORK[i][1], settings)) for i in indices]
 
 
-def make_many(work: list[tuple[Artifact, FeedSpec | None]], settings: Settings, jobs: int = 0
+def make_many(work: list[tuple[Artifact, Source]], settings: Settings, jobs: int = 0
               ) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of every artifact, given the spec with full records it needs."""
+    """(path, bytes) of every artifact, given what it is made from, loaded (`loaded`)."""
     jobs = jobs or os.cpu_count() or 1
     if jobs < 2 or len(work) < PARALLEL_FROM:
         for artifact, spec in work:

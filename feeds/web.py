@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from .live import Body, LiveSite, Stale
+from .live import Body, LiveSite
 from .pages import EMBED_CSP, PAGE_CSP
 from .records import MAX_NUMBER
 from .settings import Settings, load_settings
@@ -94,10 +94,7 @@ def site_file(path: str) -> BaseResponse:
         limit, min_quality, min_heat = _filters(site.settings)
     except BadQuery as exc:
         return _text(f"{exc}\n", 400)
-    try:
-        body = site.render(path, limit, min_quality, min_heat)
-    except Stale:  # a bot rewrites the folder faster than it can be read, and nothing was served before
-        return _text("The feeds are being updated; try again in a second.\n", 503, **{"Retry-After": "1"})
+    body = site.render(path, limit, min_quality, min_heat)
     if body is None:
         return _text(NOT_FOUND, 404)
     return _respond(body, path, site.settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import html
 import json
 import re
@@ -24,8 +25,8 @@ from typing import Any
 import feedparser
 from lxml import etree
 
-from feeds.plan import FeedSpec
-from feeds.records import Record, read_record
+from feeds.plan import FeedSpec, Plan
+from feeds.records import Record
 from feeds.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,19 +185,26 @@ def rfc822(moment: datetime) -> str:
 def entries(spec: FeedSpec, settings: Settings) -> tuple[Record, ...]:
     """The full records a planned feed holds, in its order.
 
-    A plan may hold lighter headlines; the full record of each is read again
-    from its file in the store, so the checks see every field.
+    A build's plan holds refs; the store is then read again, into a catalog of the
+    test's own, and the feed's records taken from there, so the checks see every field.
     """
     held: Sequence[Any] = spec.records
     if all(isinstance(r, Record) for r in held):
         return tuple(held)
-    found = []
-    for headline in held:
-        result = read_record(headline.source, (Path(settings.records) / headline.source).read_bytes(),
-                             settings)
-        assert result.record is not None and result.record.id == headline.id, headline.source
-        found.append(result.record)
-    return tuple(found)
+    from feeds.catalog import scan
+
+    listing = tuple(scan(Path(settings.records)).entries)  # what tells the folder changed
+    found = _read_plan(settings, listing).by_stem[spec.stem].records
+    assert [(r.id, r.digest) for r in found] == [(ref.id, ref.digest) for ref in held], spec.stem
+    return tuple(found)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4)
+def _read_plan(settings: Settings, listing: tuple[Any, ...]) -> Plan:
+    """The plan of the store, records loaded; read once per folder as it is (`listing`)."""
+    from .stores import read_store  # stores builds with this module's settings
+
+    return read_store(settings).plan
 
 
 def check_feed(spec: FeedSpec, fmt: str, data: bytes, settings: Settings) -> None:
@@ -410,9 +418,9 @@ def jing_errors(files: Iterable[Path]) -> str | None:
     return "" if done.returncode == 0 else (done.stdout + done.stderr)
 
 
-def every_feed(plan_feeds: Iterable[FeedSpec]) -> Iterator[tuple[FeedSpec, str]]:
+def every_feed(specs: Iterable[FeedSpec]) -> Iterator[tuple[FeedSpec, str]]:
     """(spec, format) for every feed of a plan in every format."""
-    for spec in plan_feeds:
+    for spec in specs:
         for fmt in FORMATS:
             yield spec, fmt
 

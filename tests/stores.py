@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from feeds.build import BuildReport, build_site
+from feeds.catalog import Catalog, Counts
+from feeds.errors import Problem
+from feeds.layout import ALL_STEM
+from feeds.plan import FeedSpec, Plan, plan_site
+from feeds.records import ReadResult, Record
 from feeds.settings import Settings
 
 from .feedcheck import BASE_URL, SITE_TITLE
@@ -83,3 +89,56 @@ def build_into(records: Path, out: Path, **overrides: Any) -> Site:
     return Site(build_site(settings), settings, out)
 
 
+
+
+@dataclass(frozen=True)
+class ReadStore:
+    """A record folder read through a catalog in memory, as every build reads it."""
+
+    records: tuple[Record, ...]  # published, newest first
+    problems: tuple[Problem, ...]
+    counts: Counts
+    plan: Plan  # every feed, holding full records
+
+    @property
+    def files(self) -> int:
+        return self.counts.files
+
+    @property
+    def unpublished(self) -> int:
+        return self.counts.unpublished
+
+    @property
+    def duplicates(self) -> int:
+        return self.counts.duplicates
+
+    @property
+    def skipped(self) -> int:
+        return self.counts.skipped
+
+
+def _loaded(catalog: Catalog, plan: Plan) -> Plan:
+    def full(spec: FeedSpec) -> FeedSpec:
+        return replace(spec, records=tuple(catalog.records(spec.records)),
+                       members=tuple(catalog.records(spec.members)))
+
+    return Plan(tuple(full(spec) for spec in plan.feeds))
+
+
+def read_store(settings: Settings) -> ReadStore:
+    """The records, problems, counts and plan of ``settings.records``."""
+    with Catalog(None) as catalog:
+        listing = catalog.update(Path(settings.records), settings).listing
+        with catalog.reading():
+            problems = catalog.problems(listing)
+            records = tuple(catalog.records(catalog.newest(ALL_STEM, 10**9)))
+            plan = _loaded(catalog, plan_site(catalog, settings))
+            return ReadStore(records, problems, catalog.counts(problems), plan)
+
+
+def plan_records(records: Iterable[Record], settings: Settings) -> Plan:
+    """The plan (holding full records) of a store of these records, read from files named in order."""
+    with Catalog(None) as catalog:
+        catalog.insert((f"{i:08}.md", ReadResult(r.source, r)) for i, r in enumerate(records))
+        with catalog.reading():
+            return _loaded(catalog, plan_site(catalog, settings))

@@ -167,6 +167,7 @@ def _damage(path: Path, where: str, rng: random.Random) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.damages_catalog
 @pytest.mark.parametrize("where", ["header", "middle", "all", "truncated", "a folder"])
 def test_a_damaged_cache_gives_one_warning_and_the_same_bytes(tmp_path: Path, where: str) -> None:
     records = _records(tmp_path / "records", 60, "v1")
@@ -259,22 +260,38 @@ def test_a_cache_held_by_another_process_ends_the_build_with_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    import feeds.cache
+    from click.testing import CliRunner
+
+    import feeds.catalog.db
     from feeds.build import build_site
+    from feeds.cli import main
     from feeds.errors import CacheBusy
     from feeds.settings import Settings
     records = _records(tmp_path / "records", 3, "busy")
-    settings = Settings.make(records=str(records), out=str(tmp_path / "out"), cache_dir=str(tmp_path / "c"))
+    cache = tmp_path / "c"
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"), cache_dir=str(cache))
     build_site(settings)
+    before = _tree(tmp_path / "out")
     (records / "gen0001.md").write_text((records / "gen0001.md").read_text().replace("busy", "held"))
-    [path] = (tmp_path / "c").glob("records-*.sqlite3")
+    [path] = cache.glob("records-*.sqlite3")
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    monkeypatch.setattr(feeds.cache, "BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(feeds.catalog.db, "BUSY_SECONDS", 0.2)
+    monkeypatch.setenv("FEEDS_CACHE_DIR", str(cache))
     try:
         with pytest.raises(CacheBusy, match="another process held the record cache"):
             build_site(settings)
+        result = CliRunner().invoke(main, ["build", "--records", str(records),
+                                           "--out", str(tmp_path / "out")])
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "another process held the record cache" in line, line
+    assert "Traceback" not in result.output
+    assert _tree(tmp_path / "out") == before, "a build that could not read the store changes no file"
     assert path.stat().st_size > 0, "a busy cache is never left behind as if it were damaged"
+    again = build_site(settings)  # once it is free, the same file serves again, the edit read
+    assert again.warnings == () and again.counts.files == 8
+    assert "Story 1 held" in (tmp_path / "out" / "feed.atom").read_text(encoding="utf-8")

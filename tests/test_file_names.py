@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import feeds.catalog.catalog
 from feeds.build import build_site
+from feeds.catalog import Entry
 from feeds.cli import main
+from feeds.records import ReadResult
 from feeds.settings import Settings, replace
 from feeds.web import create_app
 
@@ -62,9 +65,25 @@ def _settings(tmp_path: Path, records: Path, **overrides: object) -> Settings:
                          base_url="https://feeds.example.org/", **overrides)
 
 
-def test_odd_names_are_built_and_rebuilt_like_any_other(tmp_path: Path, odd_store: Path) -> None:
+def _spy_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the record files the catalog reads from now on, in order."""
+    read: list[str] = []
+    real = feeds.catalog.catalog.read_file
+
+    def spy(entry: Entry, settings: Settings) -> ReadResult:
+        read.append(entry.name)
+        return real(entry, settings)
+
+    monkeypatch.setattr(feeds.catalog.catalog, "read_file", spy)
+    return read
+
+
+def test_odd_names_are_built_and_rebuilt_like_any_other(tmp_path: Path, odd_store: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(tmp_path, odd_store)
+    read = _spy_reads(monkeypatch)
     first = build_site(settings)
+    assert len(read) == len(NAMES) + 5, read
     published = 2 + sum(valid for _, valid in NAMES)
     assert (first.counts.published, first.counts.skipped) == (published, 1), first.summary()
     assert not first.warnings
@@ -74,7 +93,9 @@ def test_odd_names_are_built_and_rebuilt_like_any_other(tmp_path: Path, odd_stor
     assert again.unchanged and again.counts == first.counts
     # An edit to an odd-named file is found, and only it is read again.
     _write(odd_store, b"bad\xffname.md", True, 99)
+    read.clear()
     edited = build_site(settings)
+    assert read == [os.fsdecode(b"bad\xffname.md")]
     assert "Story from odd name 99" in (tmp_path / "out" / "feed.atom").read_text(encoding="utf-8")
     os.unlink(os.path.join(os.fsencode(odd_store), b"bad\xffname.md"))
     removed = build_site(settings)
@@ -92,11 +113,14 @@ def test_odd_names_are_shown_escaped_on_one_line(tmp_path: Path, odd_store: Path
         assert problem.file.isascii() and problem.file.isprintable(), problem
 
 
-def test_odd_names_are_escaped_when_read_back_from_the_cache(tmp_path: Path, odd_store: Path) -> None:
-    """A build into a new folder, or a live server, reads problems back from the cache."""
-    build_site(_settings(tmp_path, odd_store))
+def test_odd_names_are_escaped_when_read_back_from_the_cache(tmp_path: Path, odd_store: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build into a new folder, or a live server, reads problems back from the catalog."""
+    first = build_site(_settings(tmp_path, odd_store))
+    read = _spy_reads(monkeypatch)
     again = build_site(replace(_settings(tmp_path, odd_store), out=str(tmp_path / "elsewhere")))
-    assert again.store is not None, "a build into a new folder reads the store (from the cache)"
+    assert read == [], "a build into a new folder reads no record file: the catalog knows them all"
+    assert again.problems == first.problems and again.counts == first.counts
     for problem in again.problems:
         assert problem.file.isascii() and problem.file.isprintable(), problem
     assert "broken\\xfe.md" in {p.file for p in again.problems if p.is_error}
@@ -125,7 +149,7 @@ def test_the_live_app_serves_beside_odd_names(tmp_path: Path, odd_store: Path) -
     assert b"Story from odd name 77" in client.get("/feed.atom").data
 
 
-@pytest.mark.parametrize("damaged", [False, True])
+@pytest.mark.parametrize("damaged", [False, pytest.param(True, marks=pytest.mark.damages_catalog)])
 def test_gunicorn_boots_and_serves_beside_odd_names(tmp_path: Path, odd_store: Path, damaged: bool) -> None:
     """gunicorn would not boot over such a store (and, issue 12 item 8, over a damaged cache)."""
     if shutil.which("gunicorn", path=os.path.dirname(sys.executable)) is None:

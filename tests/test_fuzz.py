@@ -38,14 +38,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from feeds.errors import Severity
-from feeds.plan import MAX_KEY_CHARS, plan_feeds
+from feeds.layout import MAX_KEY_CHARS
 from feeds.records import ReadResult, Record, read_record
 from feeds.settings import Settings
 from feeds.site import site_artifacts
-from feeds.store import Store
 from feeds.text import _XML_ILLEGAL
 
 from .feedcheck import BASE_URL, SEEDS, SITE_TITLE
+from .stores import plan_records
 from .test_hostile import LONGEST_HOST, PATH_COMPONENT, WIN_RESERVED, check_file, clean_link, http_abs
 
 EXAMPLES = int(os.environ.get("FEEDS_FUZZ_EXAMPLES", "300"))
@@ -277,9 +277,12 @@ def check_record(record: Record, settings: Settings) -> None:
 
 
 def render_site(record: Record, settings: Settings = SETTINGS) -> None:
-    """Every file of the one-record site, each checked like the hostile runner checks outputs."""
-    store = Store((record,), (), files=1)
-    plan = plan_feeds(store, settings)
+    """Every file of the one-record site, each checked like the hostile runner checks outputs.
+
+    The record goes through the catalog (written, read back), as every build's records do.
+    """
+    plan = plan_records((record,), settings)
+    assert plan.feeds[0].records == (record,), "the catalog gives the record back as read"
     # the all-items feed, one topic feed and the provider feed stand for the rest (same record)
     wanted = {id(plan.feeds[0]), id(plan.feeds[-1])}
     topics = [s for s in plan.feeds if s.kind.name == "topic"]
@@ -289,7 +292,7 @@ def render_site(record: Record, settings: Settings = SETTINGS) -> None:
         if (artifact.spec is not None and id(artifact.spec) not in wanted
                 and not artifact.path.startswith("embed/")):
             continue
-        data = artifact.make(artifact.spec, settings)
+        data = artifact.make(artifact.source, settings)
         findings: list[str] = []
         check_file(artifact.path, data, findings)
         assert findings == [], "\n".join(findings[:10])

@@ -9,7 +9,7 @@ invariants of ``../shared/hostile/hostile_check.py`` mechanically:
 * the good seeds 000 and 002 are still published; 001, 003, 004 are not;
 * no `secured` value (not even 7 characters of one) and no unpublished
   record's title or link in any output file, output path, reported problem
-  or the record cache;
+  or the record catalog;
 * every XML file well-formed (lxml, strict), every JSON file valid JSON (and
   JSON Feed 1.1 when the schema is in ../shared);
 * no active content (script, iframe, ``on*=`` handlers, ``javascript:`` and
@@ -62,7 +62,7 @@ from lxml import etree
 
 import feeds
 from feeds.build import BuildReport, build_site
-from feeds.cache import cache_path
+from feeds.catalog import catalog_path
 from feeds.errors import Problem
 from feeds.pages import EMBED_CSP, EMBED_CSS, PAGE_CSP, PAGE_CSS
 from feeds.settings import Settings
@@ -352,7 +352,7 @@ class Sandbox:
 
 @dataclass
 class Outcome:
-    """Everything a build showed: files, paths, problems, the record cache."""
+    """Everything a build showed: files, paths, problems, the record catalog."""
 
     out: Path
     files: dict[str, bytes]
@@ -390,7 +390,7 @@ def read_output(out: Path) -> dict[str, bytes]:
 
 
 def dump_cache(path: Path | None) -> str:
-    """The SQLite record cache as SQL text ('' when there is none)."""
+    """The SQLite record catalog as SQL text ('' when there is none: kept in memory)."""
     if path is None or not path.exists():
         return ""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -398,6 +398,14 @@ def dump_cache(path: Path | None) -> str:
         return "\n".join(db.iterdump())
     finally:
         db.close()
+
+
+def test_the_catalog_dump_is_the_catalog_the_build_read(tmp_path: Path) -> None:
+    """A guard against a vacuous check: the catalog searched for secured values holds the store."""
+    outcome = build_case(tmp_path, [])
+    assert outcome.cache_dump, "the build left no catalog file to search"
+    for name, (_title, link) in GOOD_NEEDLES.items():
+        assert link in outcome.cache_dump, f"{name}: its link is not in the catalog"
 
 
 def build_case(tmp_path: Path, hostile: list[H], **overrides: Any) -> Outcome:
@@ -418,9 +426,9 @@ def build_case(tmp_path: Path, hostile: list[H], **overrides: Any) -> Outcome:
         os.chdir(cwd)
     after = snapshot(box.root, skip=box.out)
     outside = sorted(rel for rel in set(before) | set(after) if before.get(rel) != after.get(rel))
-    problems = list(report.store.problems)
+    problems = list(report.problems)
     return Outcome(box.out, read_output(box.out), problems, "\n".join(map(str, problems)),
-                   dump_cache(cache_path(settings)), outside, seconds, report)
+                   dump_cache(catalog_path(settings)), outside, seconds, report)
 
 
 # -- the invariants --------------------------------------------------------------------------------

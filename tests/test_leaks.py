@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 
 from feeds.build import build_site
-from feeds.cache import cache_path
+from feeds.catalog import catalog_path
 from feeds.cli import main
 from feeds.settings import Settings, replace
 from feeds.text import BadURL, clean_text, clean_url
@@ -201,7 +201,7 @@ def test_the_text_after_the_front_matter_never_reaches_any_output(
 # every channel a build or the live server has: static files and their paths, every live HTTP
 # response (bodies, gzipped bodies undone, and headers; every path the build wrote, folders,
 # redirects, 404s, filtered feeds, refused methods), the server's log records, the CLI's stdout
-# and stderr of `build` and `check`, and the SQLite record cache dumped as SQL.
+# and stderr of `build` and `check`, and the SQLite catalog dumped as SQL and read as bytes.
 
 LIVE_FILTERS = ("?limit=1", "?min_quality=0&min_heat=-1", "?min_quality=1000000", "?limit=abc", "?limit=0")
 ODD_PATHS = ("/nope", "/topics/nope.atom", "/providers/nope.json", "/../../etc/passwd",
@@ -285,17 +285,22 @@ def every_channel(runner: CliRunner, records: Path, work: Path, caplog: pytest.L
                 app, live_paths([r for r in files if "/" not in r], extra_paths)).items()})
         channels["server log"] = caplog.text + "\n" + "\n".join(
             f"{r.name} {r.levelname} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
-    path = cache_path(settings)
+    path = catalog_path(settings)
     assert path is not None and path.is_file(), "no record cache was written"
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         channels["sqlite cache"] = "\n".join(db.iterdump())
     finally:
         db.close()
+    # and the catalog's files as bytes: freed pages and the write-ahead log keep what rows once held
+    for file in sorted(path.parent.glob(path.name + "*")):
+        runs = dict.fromkeys(_TEXT_RUN.findall(file.read_bytes()))  # a page is logged many times
+        channels[f"sqlite file {file.name}"] = b"\n".join(runs).decode("utf-8", "replace")
     return channels
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9+/=;]+")
+_TEXT_RUN = re.compile(rb"[^\x00-\x08\x0e-\x1f]{4,}")  # what of a binary file could hold text
 
 
 def _in_tokens(texts: Iterable[str], needles: list[str]) -> set[str]:
@@ -335,7 +340,7 @@ def leaks_in(channels: dict[str, str], needles: Iterable[str], ci: bool = False)
 def assert_channels_used(channels: dict[str, str]) -> None:
     """A guard against a vacuous sweep: every kind of channel was read and holds something."""
     for prefix in ("cli build stdout", "cli check stdout", "static ", "http get ", "http gzip ", "http head ",
-                   "server log", "sqlite cache"):
+                   "server log", "sqlite cache", "sqlite file "):
         assert any(name.startswith(prefix) and text for name, text in channels.items()), f"{prefix} is empty"
     assert "INSERT INTO" in channels["sqlite cache"], "the cache holds no rows"
 

@@ -2,8 +2,9 @@
 
 A subprocess serves a private copy of the seeds; feedparser subscribes to it
 with its ETag/modified arguments, record files are added, edited, deleted and
-broken under the running server, and newsboat (through
-``../shared/validate/reader-check``) polls it conditionally.
+broken under the running server, a second server process shares its catalog
+file, and newsboat (through ``../shared/validate/reader-check``) polls it
+conditionally.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def free_port() -> int:
         return port
 
 
-def start_server(tmp_path: Path, records: Path) -> Server:
-    """`python -m feeds serve` on a free port, answering /feed.atom, or a failure with its log."""
+def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None) -> Server:
+    """`python -m feeds serve` on a free port, answering /feed.atom, or a failure with its log
+    (``tmp_path/name-N.log``); every server started in `tmp_path` shares its catalog folder.
+    Its links use `base_url` (default: its own address)."""
     work = tmp_path / "cwd"  # no feeds.toml from the developer's working directory
     work.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
@@ -78,11 +81,11 @@ def start_server(tmp_path: Path, records: Path) -> Server:
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
     for attempt in range(3):
         port = free_port()
-        log = tmp_path / f"server-{attempt}.log"
+        log = tmp_path / f"{name}-{attempt}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "feeds", "serve", "--records", str(records), "--port", str(port),
-                 "--base-url", f"http://127.0.0.1:{port}/"],
+                 "--base-url", base_url or f"http://127.0.0.1:{port}/"],
                 cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         server = Server(process, port, records, log)
         deadline = time.monotonic() + START_SECONDS
@@ -272,6 +275,32 @@ def test_conditional_poll_sees_a_change(server: Server) -> None:
         return bool(again.status == 200 and again.entries[0].title == "News for a polling reader")
 
     eventually(changed, "a 200 with the new entry for a reader holding the old ETag", server)
+
+
+def test_two_servers_share_one_catalog_file(server: Server, tmp_path: Path) -> None:
+    """Two processes serving one store (as workers do) share its catalog file: each serves a change
+    without a restart, and both give a representation the same validators."""
+    other = start_server(tmp_path, server.records, name="other", base_url=server.url)
+    try:
+        caches = sorted(p.name for p in (tmp_path / "cache").glob("records-*.sqlite3"))
+        assert len(caches) == 1, caches
+        write_record(server.records, "zz-shared.md", title="Seen by both workers")
+        for running in (server, other):
+            eventually(lambda running=running: first_title(running) == "Seen by both workers",
+                       "a change in the second worker", running)
+        for path in ("feed.atom", "topics/ai.rss", "feed.json?min_quality=0"):
+            _, first, body = server.get(path)
+            _, second, again = other.get(path)
+            assert body == again, path
+            assert (first["ETag"], first["Last-Modified"]) == (second["ETag"], second["Last-Modified"]), path
+            status, _, _ = other.get(path, {"If-None-Match": first["ETag"],
+                                            "If-Modified-Since": first["Last-Modified"]})
+            assert status == 304, path
+        assert other.process.poll() is None and server.process.poll() is None
+        for running in (server, other):
+            assert "Traceback" not in running.log_text(), running.log_text()[-3000:]
+    finally:
+        stop(other)
 
 
 # -- a real feed reader ----------------------------------------------------------------------

@@ -40,7 +40,7 @@ import html5lib
 import pytest
 from flask.testing import FlaskClient
 from html5lib.html5parser import ParseError
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from lxml import etree
@@ -48,13 +48,11 @@ from werkzeug.test import TestResponse
 
 from feeds.build import BuildReport, build_site
 from feeds.pages import EMBED_LIMIT, render_embed, render_index, render_page
-from feeds.plan import plan_feeds
 from feeds.records import read_record
 from feeds.settings import Settings
-from feeds.store import Store
 from feeds.web import create_app
 
-from .stores import record_fields, record_text
+from .stores import plan_records, read_store, record_fields, record_text
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
@@ -145,8 +143,8 @@ class Built:
 
     @cached_property
     def expected_counts(self) -> dict[str, int]:
-        """Published records per feed, counted from the store's records."""
-        records = self.report.store.records
+        """Published records per feed, counted from the store's records (read again, apart from the build)."""
+        records = read_store(self.settings).records
         counts = {"feed": len(records)}
         for record in records:
             for slug in {t.slug for t in record.topics}:
@@ -539,9 +537,11 @@ def test_any_record_text_renders_as_the_same_text(title: str, name: str) -> None
     fields = record_fields(title=title + " T", excerpt=name + " E",
                            provider={"name": name + " P", "domain": "x.example.com"})
     result = read_record("r.md", record_text(fields).encode(), settings)
+    # A title that is only markup ("<a T": a tag left open) cleans to nothing and is refused.
+    assume(result.record is not None or [p.field for p in result.problems] != ["title"])
     assert result.record is not None, result.problems
     record = result.record
-    plan = plan_feeds(Store((record,), ()), settings)
+    plan = plan_records((record,), settings)
     provider = next(s for s in plan.feeds if s.stem == "providers/x.example.com")
     for where, data in (("index", render_index(plan, settings)), ("page", render_page(provider, settings)),
                         ("embed", render_embed(provider, settings))):

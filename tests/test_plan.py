@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feeds.plan import Plan, plan_feeds
+from feeds.plan import Plan
 from feeds.settings import Settings, replace
-from feeds.store import load_store
 
-from .stores import RecordWriter
+from .stores import RecordWriter, read_store
 
 
 def plan_of(settings: Settings) -> Plan:
-    """The plan of the store `settings` points at."""
-    return plan_feeds(load_store(settings), settings)
+    """The plan of the store `settings` points at, as a build plans it (records loaded)."""
+    return read_store(settings).plan
 
 
 def keys(plan: Plan) -> list[tuple[str, str]]:

@@ -20,10 +20,9 @@ import html5lib
 import pytest
 from lxml import etree
 
-from feeds.plan import Plan, plan_feeds
+from feeds.plan import Plan
 from feeds.render import render_feed, render_site
 from feeds.settings import Settings, replace
-from feeds.store import load_store
 
 from .feedcheck import (
     DATA,
@@ -37,14 +36,14 @@ from .feedcheck import (
     tag,
     text_of,
 )
-from .stores import RecordWriter, Site
+from .stores import RecordWriter, Site, read_store
 
 ATOM = {"a": NS["atom"], "media": NS["media"]}
 
 
 def plan_of(settings: Settings) -> Plan:
-    """The plan of the store `settings` points at."""
-    return plan_feeds(load_store(settings), settings)
+    """The plan of the store `settings` points at, its records loaded."""
+    return read_store(settings).plan
 
 
 def rendered(settings: Settings) -> dict[str, bytes]:
@@ -151,7 +150,7 @@ def test_entries_are_newest_first_in_every_format(write_record: RecordWriter,
     for i, date in enumerate(dates):
         write_record(f"{i}.md", title=f"Record {i}", publishedDateTime=date,
                      webUrl=f"https://e.example/{i}")
-    records = load_store(settings).records
+    records = read_store(settings).records
     expected = [r.title for r in sorted(records, key=lambda r: (-r.published_at.timestamp(), r.id))]
     assert expected[2:] == ["Record 4", "Record 0", "Record 2"]
     files = rendered(settings)
@@ -245,7 +244,8 @@ def test_generator_is_fixed_and_names_no_version(seeds_site: Site) -> None:
 
 
 def test_rss_guid_is_the_record_id_and_not_a_permalink(seeds_site: Site) -> None:
-    records = {r.id for r in seeds_site.report.store.records}
+    records = {r.id for r in read_store(seeds_site.settings).records}
+    assert len(records) == 2
     for item in rss_items((seeds_site.out / "feed.rss").read_bytes()):
         guid = item.find("guid")
         assert guid is not None and guid.get("isPermaLink") == "false"

@@ -38,8 +38,8 @@ def variety_site(seeds_site: Site, tmp_path_factory: pytest.TempPathFactory) -> 
     for name in VARIETY_FILES:
         shutil.copy(DATA / name, records / name)
     site = build_into(records, tmp_path_factory.mktemp("variety-out") / "out", drafts=True)
-    assert len(site.report.store.records) == 5 + len(VARIETY_FILES), [
-        str(p) for p in site.report.store.problems]
+    assert site.report.counts.published == 5 + len(VARIETY_FILES), [
+        str(p) for p in site.report.problems]
     return site
 
 

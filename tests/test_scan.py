@@ -1,4 +1,7 @@
-"""The record store: which files are read, deduplication, ordering, and what is reported."""
+"""Reading the record folder: which files are read, deduplication, ordering, and what is reported.
+
+Every store is read as a build reads it, through a catalog (in memory: `read_store`).
+"""
 
 from __future__ import annotations
 
@@ -11,46 +14,46 @@ from typing import Any
 
 import pytest
 
+from feeds.catalog import scan
 from feeds.errors import StoreError
 from feeds.settings import Settings, replace
-from feeds.store import Store, load_store, scan
 
 from .feedcheck import DATA
-from .stores import RecordWriter
+from .stores import ReadStore, RecordWriter, read_store
 
 
-def load_with_timeout(settings: Settings, seconds: float = 20) -> Store:
-    """`load_store`, failing (not hanging) if reading blocks, e.g. on a FIFO."""
+def load_with_timeout(settings: Settings, seconds: float = 20) -> ReadStore:
+    """`read_store`, failing (not hanging) if reading blocks, e.g. on a FIFO."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["store"] = load_store(settings)
+            outcome["store"] = read_store(settings)
         except BaseException as exc:  # handed to the test thread below
             outcome["error"] = exc
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(seconds)
-    assert not worker.is_alive(), f"load_store blocked for {seconds}s"
+    assert not worker.is_alive(), f"reading the store blocked for {seconds}s"
     if "error" in outcome:
         raise outcome["error"]
-    store: Store = outcome["store"]
+    store: ReadStore = outcome["store"]
     return store
 
 
-def sources(store: Store) -> list[str]:
+def sources(store: ReadStore) -> list[str]:
     """The file names of the published records, in store order."""
     return [r.source for r in store.records]
 
 
-def messages(store: Store) -> list[str]:
+def messages(store: ReadStore) -> list[str]:
     """Every problem of a store as the CLI prints it."""
     return [str(p) for p in store.problems]
 
 
 def test_the_seeds_publish_records_000_and_002(seeds_dir: Path, settings: Settings) -> None:
-    store = load_store(replace(settings, records=str(seeds_dir)))
+    store = read_store(replace(settings, records=str(seeds_dir)))
     assert sources(store) == ["002_b9aff47476a12d9b.txt", "000_5493749f3400b6dd.txt"]
     assert (store.files, store.unpublished, store.skipped) == (5, 3, 0)
     assert store.problems == ()
@@ -65,7 +68,7 @@ def test_only_md_and_txt_files_directly_in_the_folder_are_read(write_record: Rec
     write_record(".hidden.md", webUrl="https://e.example/hidden")
     (Path(settings.records) / "sub").mkdir()
     RecordWriter(Path(settings.records) / "sub")("nested.md", webUrl="https://e.example/nested")
-    store = load_store(settings)
+    store = read_store(settings)
     assert sorted(sources(store)) == ["a.md", "b.TXT"]
     assert store.files == 2
 
@@ -103,7 +106,7 @@ def test_a_link_out_of_the_store_is_skipped(write_record: RecordWriter, settings
     write_record("good.md")
     (Path(settings.records) / "escape.md").symlink_to(outside / "secret.md")
     (Path(settings.records) / "abs.md").symlink_to("/etc/passwd")
-    store = load_store(settings)
+    store = read_store(settings)
     assert sources(store) == ["good.md"]
     assert {p.file for p in store.problems} == {"escape.md", "abs.md"}, messages(store)
     assert all("outside" in p.message for p in store.problems), messages(store)
@@ -112,7 +115,7 @@ def test_a_link_out_of_the_store_is_skipped(write_record: RecordWriter, settings
 def test_a_broken_link_is_skipped(write_record: RecordWriter, settings: Settings) -> None:
     write_record("good.md")
     (Path(settings.records) / "dangling.md").symlink_to(Path(settings.records) / "missing.md")
-    store = load_store(settings)
+    store = read_store(settings)
     assert sources(store) == ["good.md"]
     assert [p.file for p in store.problems] == ["dangling.md"], messages(store)
 
@@ -122,7 +125,7 @@ def test_a_link_inside_the_store_is_read(write_record: RecordWriter, settings: S
     (records / "archive").mkdir()
     RecordWriter(records / "archive")("kept.md", title="Linked in", webUrl="https://e.example/kept")
     (records / "link.md").symlink_to(records / "archive" / "kept.md")
-    assert [r.title for r in load_store(settings).records] == ["Linked in"]
+    assert [r.title for r in read_store(settings).records] == ["Linked in"]
 
 
 def test_the_same_link_in_two_files_is_published_once(write_record: RecordWriter,
@@ -130,7 +133,7 @@ def test_the_same_link_in_two_files_is_published_once(write_record: RecordWriter
     write_record("a-first.md", title="First copy", webUrl="https://e.example/same")
     write_record("b-second.md", title="Second copy", webUrl="https://e.example/same")
     write_record("c-other.md", title="Other", webUrl="https://e.example/other")
-    store = load_store(settings)
+    store = read_store(settings)
     assert sorted(r.title for r in store.records) == ["First copy", "Other"]
     warnings = [p for p in store.problems if "a-first.md" in str(p) and "b-second.md" in str(p)]
     assert len(warnings) == 1, f"one warning must name both files: {messages(store)}"
@@ -141,7 +144,7 @@ def test_links_that_differ_only_in_escaping_are_the_same_article(write_record: R
                                                                  settings: Settings) -> None:
     write_record("a.md", webUrl="https://e.example/a?x=1&y=2")
     write_record("b.md", webUrl="https://e.example/a?x=1&#038;y=2")
-    assert len(load_store(settings).records) == 1
+    assert len(read_store(settings).records) == 1
 
 
 def test_records_are_newest_first_ties_broken_by_id(write_record: RecordWriter,
@@ -151,7 +154,7 @@ def test_records_are_newest_first_ties_broken_by_id(write_record: RecordWriter,
     write_record("3.md", publishedDateTime="2021-12-31T23:00:00-01:00",
                  webUrl="https://e.example/tie-b")
     write_record("4.md", publishedDateTime="2021-06-01T00:00:00Z", webUrl="https://e.example/mid")
-    records = load_store(settings).records
+    records = read_store(settings).records
     dates = [r.published_at for r in records]
     assert dates == sorted(dates, reverse=True), "newest first"
     ties = [r for r in records if r.published_at == datetime(2022, 1, 1, tzinfo=UTC)]
@@ -168,8 +171,8 @@ def test_the_order_does_not_depend_on_file_names(write_record: RecordWriter,
     renamed.mkdir()
     shutil.copy(Path(settings.records) / "a.md", renamed / "z.md")
     shutil.copy(Path(settings.records) / "b.md", renamed / "y.md")
-    first = [r.id for r in load_store(settings).records]
-    second = [r.id for r in load_store(replace(settings, records=str(renamed))).records]
+    first = [r.id for r in read_store(settings).records]
+    second = [r.id for r in read_store(replace(settings, records=str(renamed))).records]
     assert first == second
 
 
@@ -179,7 +182,7 @@ def test_a_bad_record_is_skipped_and_the_rest_published(write_record: RecordWrit
     for name in ("malformed_yaml.md", "not_a_mapping.md", "empty.md", "alias_bomb.md"):
         shutil.copy(DATA / name, Path(settings.records) / name)
     write_record("no-title.md", title=None, webUrl="https://e.example/no-title")
-    store = load_store(settings)
+    store = read_store(settings)
     assert sources(store) == ["good.md"]
     assert store.skipped == 5, messages(store)
     skipped_files = {p.file for p in store.problems if p.is_error}
@@ -191,7 +194,7 @@ def test_a_file_larger_than_max_record_bytes_is_skipped(write_record: RecordWrit
                                                         settings: Settings) -> None:
     write_record("big.md", excerpt="x" * 5000)
     write_record("small.md", webUrl="https://e.example/small")
-    store = load_store(replace(settings, max_record_bytes=1000))
+    store = read_store(replace(settings, max_record_bytes=1000))
     assert sources(store) == ["small.md"]
     assert [(p.file, p.field) for p in store.problems if p.is_error] == [("big.md", "file")]
 
@@ -202,7 +205,7 @@ def test_a_file_name_cannot_break_or_forge_a_report_line(settings: Settings) -> 
     path = os.path.join(os.fsencode(settings.records), os.fsencode(name))
     with open(path, "wb") as handle:
         handle.write(b"not a record")
-    store = load_store(settings)
+    store = read_store(settings)
     assert len(store.problems) == 1
     assert store.problems[0].file.isprintable() and store.problems[0].file.isascii(), (
         store.problems[0].file)
@@ -210,17 +213,17 @@ def test_a_file_name_cannot_break_or_forge_a_report_line(settings: Settings) -> 
 
 def test_a_missing_record_folder_is_a_store_error(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no such record folder"):
-        load_store(replace(settings, records=str(tmp_path / "nowhere")))
+        read_store(replace(settings, records=str(tmp_path / "nowhere")))
 
 
 def test_a_file_given_as_record_folder_is_a_store_error(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "file.md").write_text("x")
     with pytest.raises(StoreError, match="not a folder"):
-        load_store(replace(settings, records=str(tmp_path / "file.md")))
+        read_store(replace(settings, records=str(tmp_path / "file.md")))
 
 
 def test_an_empty_store_has_no_records(settings: Settings) -> None:
-    store = load_store(settings)
+    store = read_store(settings)
     assert (store.records, store.problems, store.files) == ((), (), 0)
 
 

@@ -1,0 +1,547 @@
+"""The catalog: the record folder as an indexed database that the static and the live edge query.
+
+`Catalog.update` lists the folder and reads only the files whose identity
+(size, modification and change times, inode) changed since the catalog last
+saw them (on every core when there are many: a cold store is the same update
+with every file changed), writes their rows in one transaction and says which
+feeds changed.  It holds, per file, its identity, state and problems; per
+published record, what planning needs as columns and the rest as a payload;
+per feed, every member in date order and a summary.  Whatever the size of the
+store, nothing here holds all of it in Python.
+
+The same article in two files (same link) is published once, from the first
+file by name; the others are kept, *hidden*, and shown again when it goes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import Problem, printable, skipped
+from ..layout import ALL, ALL_STEM, KINDS, PROVIDER, TOPIC, Kind, memberships
+from ..records import ReadResult, Record
+from ..settings import Settings
+from .db import (
+    BUSY_SECONDS,
+    INDEX_NAMES,
+    INDEXES,
+    PUBLISHED,
+    UNPUBLISHED,
+    UNREADABLE,
+    DamagedRow,
+    Output,
+    busy,
+    connect,
+    decode,
+    decode_problems,
+    decoding,
+    encode_head,
+    encode_payload,
+    encode_problems,
+    kept,
+    key,
+    log,
+    transaction,
+    waiting,
+)
+from .scan import Entry, Identity, Listing, read_file, scan
+
+Progress = Callable[[int], None]
+PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
+CHUNK = 500
+DATING_WAIT = 1.0  # seconds a request waits to date a change while another process updates
+MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
+_RANK = {kind.name: rank for rank, kind in enumerate(KINDS)}
+_KIND_OF_FOLDER = {TOPIC.folder: TOPIC, PROVIDER.folder: PROVIDER}
+
+
+class Member(NamedTuple):
+    """A published record's place in one feed, as a worker made it."""
+
+    stem: str
+    name: str  # the feed's name as the record writes it
+    logo: str | None
+
+
+class Row(NamedTuple):
+    """A published record as the catalog keeps it: planning's columns and the encoded rest."""
+
+    id: str
+    link: str
+    at: float  # minus the publication time: ascending is newest first
+    digest: str
+    quality: int | None
+    heat: int | None
+    head: str
+    payload: str
+    members: tuple[Member, ...]
+
+
+class Parsed(NamedTuple):
+    """What reading one file gave, encoded for the catalog where it was read (a worker)."""
+
+    name: str
+    identity: Identity
+    state: int
+    problems: str | None
+    row: Row | None
+
+
+class Ref(NamedTuple):
+    """A record a feed holds: enough to fingerprint its files and to load it."""
+
+    id: str
+    digest: str
+    rec: int
+
+
+class Summary(NamedTuple):
+    """A feed as the index and the OPML list see it."""
+
+    stem: str
+    kind: Kind
+    key: str
+    name: str
+    total: int
+    logo: str | None
+    newest: Ref | None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What an update found: the folder's listing, how many files it read and dropped, and the
+    feeds whose members changed."""
+
+    listing: Listing
+    read: int
+    removed: int
+    feeds: frozenset[str]
+    before: int = 0  # the catalog's version before the update
+    after: int = 0  # and after it
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: scan, read, catalog writes
+
+    @property
+    def any(self) -> bool:
+        """True when a file was read or dropped."""
+        return bool(self.read or self.removed)
+
+
+class Built(NamedTuple):
+    """The site a build left in an output folder: of which catalog version, made how."""
+
+    version: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a store holds, as the summary line tells it."""
+
+    files: int
+    published: int
+    unpublished: int
+    duplicates: int
+    skipped: int
+    feeds: int
+
+
+def parse(entry: Entry, settings: Settings) -> Parsed:
+    """Read one record file and encode what the catalog keeps of it."""
+    return encoded(entry.name, entry.identity, read_file(entry, settings))
+
+
+UNREAD = Identity(-1, 0, 0, 0)  # kept for a file that could not be read: no file has it, so it is read again
+
+
+def encoded(name: str, identity: Identity, result: ReadResult) -> Parsed:
+    """What the catalog keeps of reading the file `name` (of `identity` when it was read)."""
+    record = result.record
+    state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
+    row = None
+    if record is not None:
+        row = Row(record.id, record.link, -record.published_at.timestamp(), record.digest, record.quality,
+                  record.heat, encode_head(record), encode_payload(record),
+                  tuple(Member(m.stem, m.name, m.logo) for m in memberships(record)))
+    return Parsed(name, UNREAD if result.again else identity, state, encode_problems(result.problems), row)
+
+
+def _parse_chunk(job: tuple[list[Entry], Settings]) -> list[Parsed]:
+    entries, settings = job
+    return [parse(entry, settings) for entry in entries]
+
+
+def read_files(entries: list[Entry], settings: Settings, progress: Progress | None = None
+               ) -> Iterator[list[Parsed]]:
+    """`entries` read in order, in batches, on every core when there are many of them."""
+    jobs = settings.jobs or os.cpu_count() or 1
+    chunks = [(entries[i:i + CHUNK], settings) for i in range(0, len(entries), CHUNK)]
+    if jobs < 2 or len(entries) < PARALLEL_FROM:
+        for chunk in chunks:
+            parsed = _parse_chunk(chunk)
+            if progress:
+                progress(len(parsed))
+            yield parsed
+        return
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for parsed in pool.imap(_parse_chunk, chunks):
+            if progress:
+                progress(len(parsed))
+            yield parsed
+
+
+def _feed(stem: str) -> tuple[Kind, str]:
+    if stem == ALL_STEM:
+        return ALL, ""
+    folder, _, feed_key = stem.partition("/")
+    return _KIND_OF_FOLDER[folder], feed_key
+
+
+class Catalog:
+    """An open catalog (in memory for a `path` of None); use as a context manager, or `close`."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.db = connect(path)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reading(self) -> AbstractContextManager[None]:
+        """A read transaction: every query in it sees one version of the catalog."""
+        return transaction(self.db, write=False)
+
+    def version(self) -> int:
+        """A number that grows with every update that changed a file's row."""
+        with decoding("the catalog's meta table"):
+            (value,) = self.db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+            return int(value)
+
+    # -- updating --------------------------------------------------------------
+    def update(self, root: Path, settings: Settings, progress: Progress | None = None,
+               wait: float = BUSY_SECONDS) -> Changes:
+        """List `root` and bring the catalog up to date with the files that changed.
+
+        The folder is listed inside the write transaction: a process that lists it
+        while another one updates would otherwise write back the older listing.  Another
+        process's update is waited for up to `wait` seconds (then SQLite says it is busy).
+        """
+        started = time.perf_counter()
+        with waiting(self.db, wait), transaction(self.db):
+            version = self.version()
+            listing = scan(root)
+            scanned = time.perf_counter()
+            known = {name: (size, mtime, ctime, ino) for name, size, mtime, ctime, ino in self.db.execute(
+                "SELECT name, size, mtime_ns, ctime_ns, ino FROM files")}
+            empty = not known
+            stale: list[Entry] = []
+            replaced: list[bytes] = []
+            for entry in listing.entries:
+                name = key(entry.name)
+                was = known.pop(name, None)
+                if was != entry[1:] and was != kept(entry[1:]):
+                    stale.append(entry)
+                    if was is not None:
+                        replaced.append(name)
+            gone = list(known)
+            del known
+            if progress and len(stale) < len(listing.entries):
+                progress(len(listing.entries) - len(stale))
+            touched: set[str] = set()
+            links: set[str] = set()
+            self._drop([*replaced, *gone], touched, links)
+            self.db.executemany("DELETE FROM files WHERE name=?", [(name,) for name in gone])
+            writing = time.perf_counter() - scanned
+            # A catalog that knew no file (a cold store) is filled in bulk: its indexes are made after.
+            writing += self._write(read_files(stale, settings, progress), touched, links, bool(stale or gone),
+                                   bulk=empty and len(stale) >= PARALLEL_FROM)
+        ended = time.perf_counter()
+        phases = {"scan": scanned - started, "read": ended - scanned - writing, "catalog": writing}
+        after = version + 1 if stale or gone else version
+        return Changes(listing, len(stale), len(gone), frozenset(touched), version, after, phases)
+
+    def insert(self, results: Iterable[tuple[str, ReadResult]]) -> frozenset[str]:
+        """Write records already read (by file name), as `update` writes those it reads; the feeds
+        whose members changed.  For a store made in memory (tests, an embedding program)."""
+        touched: set[str] = set()
+        links: set[str] = set()
+        with transaction(self.db):
+            batch = [encoded(name, Identity(0, 0, 0, 0), result) for name, result in results]
+            self._drop([key(parsed.name) for parsed in batch], touched, links)
+            self._write(iter([batch]), touched, links, True)
+        return frozenset(touched)
+
+    def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], changed: bool,
+               bulk: bool = False) -> float:
+        """Write these files' rows (inside a write transaction); the seconds spent writing.
+
+        In `bulk`, the indexes are dropped first and made again once every row is in.
+        """
+        started = time.perf_counter()
+        (last,) = self.db.execute("SELECT coalesce(max(rec), 0) FROM records").fetchone()
+        if bulk:
+            for name in INDEX_NAMES:
+                self.db.execute(f"DROP INDEX IF EXISTS {name}")
+        writing = time.perf_counter() - started
+        for batch in batches:  # read while the rows of the batch before are written
+            started = time.perf_counter()
+            last = self._add(batch, last, touched, None if bulk else links)
+            writing += time.perf_counter() - started
+        started = time.perf_counter()
+        if bulk:
+            for statement in filter(str.strip, INDEXES.split(";")):
+                self.db.execute(statement)
+        self._settle(None if bulk else links, touched)
+        self._summarise(touched)
+        if changed:
+            self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='version'")
+        return writing + time.perf_counter() - started
+
+    def _drop(self, names: list[bytes], touched: set[str], links: set[str]) -> None:
+        """Take the records of these files out of their feeds and the catalog."""
+        for name in names:
+            row = self.db.execute("SELECT rec, link, at, id, shown, feeds FROM records WHERE name=?",
+                                  (name,)).fetchone()
+            if row is None:
+                continue
+            rec, link, at, id_, shown, stems = row
+            for stem in stems.split("\n"):
+                self.db.execute("DELETE FROM members WHERE feed=? AND shown=? AND at=? AND id=? AND rec=?",
+                                (stem, shown, at, id_, rec))
+                if shown:
+                    touched.add(stem)
+            links.add(link)
+            self.db.execute("DELETE FROM records WHERE rec=?", (rec,))
+
+    def _add(self, batch: list[Parsed], last: int, touched: set[str], links: set[str] | None) -> int:
+        """Write what reading these files gave; a new record is shown until `_settle` says otherwise."""
+        files, records, members = [], [], []
+        for parsed in batch:
+            files.append((key(parsed.name), *kept(parsed.identity), parsed.state, parsed.problems))
+            row = parsed.row
+            if row is None:
+                continue
+            last += 1
+            records.append((last, key(parsed.name), row.id, row.link, row.at, 1,
+                            "\n".join(m.stem for m in row.members), row.head, row.payload))
+            for m in row.members:
+                members.append((m.stem, row.at, row.id, last, 1, row.digest, m.name, m.logo, row.quality,
+                                row.heat))
+                touched.add(m.stem)
+            if links is not None:
+                links.add(row.link)
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", files)
+        self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", records)
+        self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?)", members)
+        return last
+
+    def _settle(self, links: set[str] | None, touched: set[str]) -> None:
+        """Show, of the records of each of these links (of every link for None), only the first file's."""
+        if links is not None and not links:
+            return
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS touched_links (link TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.touched_links")
+        if links is not None:
+            self.db.executemany("INSERT OR IGNORE INTO temp.touched_links VALUES (?)", ((k,) for k in links))
+        among = "" if links is None else " WHERE link IN (SELECT link FROM temp.touched_links)"
+        flips = self.db.execute(
+            "SELECT r.rec, r.at, r.id, r.feeds, r.name = w.first FROM records r JOIN ("
+            f"  SELECT link, min(name) AS first FROM records{among}"
+            "  GROUP BY link HAVING count(*) > 1 OR min(shown) = 0) w ON r.link = w.link "
+            "WHERE r.shown != (r.name = w.first)").fetchall()
+        for rec, at, id_, stems, show in flips:
+            self.db.execute("UPDATE records SET shown=? WHERE rec=?", (show, rec))
+            for stem in stems.split("\n"):
+                self.db.execute("UPDATE members SET shown=? WHERE feed=? AND shown=? AND at=? AND id=? "
+                                "AND rec=?", (show, stem, 1 - show, at, id_, rec))
+                touched.add(stem)
+        self.db.execute("DELETE FROM temp.touched_links")
+
+    def _summarise(self, stems: Iterable[str]) -> None:
+        """Bring the summaries of these feeds up to date with their members."""
+        for stem in stems:
+            newest = self.db.execute("SELECT rec, id, digest FROM members WHERE feed=? AND shown=1 "
+                                     "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
+            if newest is None:
+                self.db.execute("DELETE FROM feeds WHERE stem=?", (stem,))
+                continue
+            kind, feed_key = _feed(stem)
+            (total,) = self.db.execute("SELECT count(*) FROM members WHERE feed=? AND shown=1",
+                                       (stem,)).fetchone()
+            name = logo = None
+            if kind is not ALL:
+                (name,) = self.db.execute("SELECT name FROM members WHERE feed=? AND shown=1 GROUP BY name "
+                                          "ORDER BY count(*) DESC, name LIMIT 1", (stem,)).fetchone()
+            if kind is PROVIDER:
+                found = self.db.execute("SELECT logo FROM members WHERE feed=? AND shown=1 AND logo != '' "
+                                        "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
+                logo = found[0] if found else None
+            self.db.execute("INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?,?,?,?)",
+                            (stem, _RANK[kind.name], feed_key, name or "", total, logo, *newest))
+
+    # -- queries ---------------------------------------------------------------
+    def feeds(self) -> list[Summary]:
+        """Every feed that holds a record, all-items first, then topics and providers by key."""
+        with decoding("the catalog's feeds table"):
+            return [Summary(stem, _feed(stem)[0], feed_key, name, total, logo, Ref(newest_id, digest, rec))
+                    for stem, feed_key, name, total, logo, rec, newest_id, digest in self.db.execute(
+                        "SELECT stem, key, name, total, logo, newest, newest_id, newest_digest FROM feeds "
+                        "ORDER BY rank, key")]
+
+    def summary(self, stem: str) -> Summary | None:
+        """The summary of the feed at `stem`, if it holds a record."""
+        row = self.db.execute("SELECT key, name, total, logo, newest, newest_id, newest_digest FROM feeds "
+                              "WHERE stem=?", (stem,)).fetchone()
+        if row is None:
+            return None
+        feed_key, name, total, logo, rec, newest_id, digest = row
+        with decoding("the catalog's feeds table"):
+            kind = _feed(stem)[0]
+        return Summary(stem, kind, feed_key, name, total, logo, Ref(newest_id, digest, rec))
+
+    def newest(self, stem: str, limit: int, min_quality: int | None = None,
+               min_heat: int | None = None) -> list[Ref]:
+        """The newest `limit` records of a feed, of at least these quality and heat."""
+        query = "SELECT id, digest, rec FROM members WHERE feed=? AND shown=1"
+        args: list[object] = [stem]
+        if min_quality is not None:
+            query += " AND quality >= ?"
+            args.append(min_quality)
+        if min_heat is not None:
+            query += " AND heat >= ?"
+            args.append(min_heat)
+        args.append(limit)
+        with decoding("the catalog's members table"):
+            return [Ref(*row) for row in self.db.execute(query + " ORDER BY at, id LIMIT ?", args)]
+
+    def records(self, refs: Iterable[Ref]) -> list[Record]:
+        """The full records of `refs`, in their order."""
+        refs = list(refs)
+        wanted = sorted({ref.rec for ref in refs})
+        found: dict[int, Record] = {}
+        with decoding("the catalog's records table"):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                for rec, head, payload in self.db.execute(
+                        f"SELECT rec, head, payload FROM records WHERE rec IN ({','.join('?' * len(chunk))})",
+                        chunk):
+                    found[rec] = decode(head, payload)
+        records = [found[ref.rec] for ref in refs]
+        for ref, record in zip(refs, records, strict=True):
+            if record.digest != ref.digest:
+                message = f"the catalog's records table holds a record {ref.rec} its feed does not name"
+                log.info("fallback: %s", message)
+                raise DamagedRow(message)
+        return records
+
+    def problems(self, listing: Listing) -> tuple[Problem, ...]:
+        """What was wrong with the folder's files: the listing's, then file by file in name order
+        (a file's own problems, then whether it repeats another file's link)."""
+        found = list(listing.problems)
+        # Both from partial indexes: their cost grows with the files that have problems, not the store.
+        with decoding("the catalog's files table"):
+            own = dict(self.db.execute("SELECT name, problems FROM files WHERE problems IS NOT NULL"))
+            hidden = dict(self.db.execute(
+                "SELECT r.name, (SELECT w.name FROM records w WHERE w.link = r.link AND w.shown = 1) "
+                "FROM records r WHERE r.shown = 0"))
+            for name in sorted(own.keys() | hidden.keys()):
+                source = printable(os.fsdecode(name))
+                found.extend(decode_problems(source, own.get(name)))
+                first = hidden.get(name)
+                if first is not None:
+                    shown = printable(os.fsdecode(first))
+                    found.append(Problem(source, "webUrl", f"same link as {shown}; the article is "
+                                                           f"published once, from {shown}"))
+        return tuple(found)
+
+    def counts(self, problems: Iterable[Problem]) -> Counts:
+        """The store's counts; `problems` are those `problems` gave."""
+        one = self.db.execute
+        (files,) = one("SELECT count(*) FROM files").fetchone()
+        (unpublished,) = one("SELECT count(*) FROM files WHERE state=?", (UNPUBLISHED,)).fetchone()
+        (published,) = one("SELECT count(*) FROM members WHERE feed=? AND shown=1", (ALL_STEM,)).fetchone()
+        (duplicates,) = one("SELECT count(*) FROM records WHERE shown=0").fetchone()
+        (feeds,) = one("SELECT count(*) FROM feeds WHERE stem != ?", (ALL_STEM,)).fetchone()
+        return Counts(files, published, unpublished, duplicates, skipped(problems), feeds + 1)
+
+    # -- what a build wrote ------------------------------------------------------
+    def outputs(self, out: str) -> dict[str, Output]:
+        """What was last written under `out`, by site path."""
+        with decoding("the catalog's outputs table"):
+            rows = self.db.execute("SELECT path, digest, size, mtime_ns, ctime_ns FROM outputs WHERE out=?",
+                                   (key(out),))
+            return {path: Output(*output) for path, *output in rows}
+
+    def wrote(self, out: str, rows: Iterable[tuple[str, Output]], gone: Iterable[str], version: int,
+              fingerprint: str) -> None:
+        """Remember what is now under `out` (path and what was written there), what left, and that
+        it holds the site of this catalog `version` made by code and settings of `fingerprint`."""
+        folder = key(out)
+        with transaction(self.db):
+            self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?)",
+                                [(folder, path, *output) for path, output in rows])
+            self.db.executemany("DELETE FROM outputs WHERE out=? AND path=?", [(folder, p) for p in gone])
+            self.db.execute("INSERT OR REPLACE INTO builds VALUES (?,?,?)", (folder, version, fingerprint))
+
+    def built(self, out: str) -> Built | None:
+        """What the last build into `out` made: the catalog version and the fingerprint."""
+        row = self.db.execute("SELECT version, fingerprint FROM builds WHERE out=?", (key(out),)).fetchone()
+        return Built(*row) if row else None
+
+    # -- what a live server served -------------------------------------------------
+    def changed_at(self, server: str, variant: str, etag: str, now: int) -> int:
+        """When (Unix seconds) the representation `variant` of a live `server` last changed, its
+        bytes now being those of `etag`; kept here, so every worker and every restart agree.
+
+        A change is dated `now`, and at least a second after the change before it, so a
+        reader polling with If-Modified-Since alone never misses one.  Only the newest
+        `MAX_REPRESENTATIONS` filtered ones are kept: one forgotten is dated anew when next
+        served, later than it really changed, which costs a reader one full response.
+        """
+        query = "SELECT etag, since FROM representations WHERE server=? AND variant=?"
+        row = self.db.execute(query, (server, variant)).fetchone()
+        if row is not None and row[0] == etag:
+            return int(row[1])
+        try:
+            return self._date(server, variant, etag, now, query)
+        except sqlite3.OperationalError as exc:
+            if not busy(exc):
+                raise
+            # Another process is updating the catalog: dated now, kept when next asked for.
+            return now if row is None else max(now, int(row[1]) + 1)
+
+    def _date(self, server: str, variant: str, etag: str, now: int, query: str) -> int:
+        with waiting(self.db, DATING_WAIT), transaction(self.db):
+            row = self.db.execute(query, (server, variant)).fetchone()
+            if row is not None and row[0] == etag:
+                return int(row[1])
+            since = now if row is None else max(now, int(row[1]) + 1)
+            self.db.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?)",
+                            (server, variant, etag, since))
+            if row is None and "?" in variant:
+                self._forget_representations(server, now)
+        return since
+
+    def _forget_representations(self, server: str, now: int) -> None:
+        # Only dates over a minute old go: one dated anew is then surely later than it, even if
+        # changes came faster than one a second and ran its date ahead of the clock.
+        (count,) = self.db.execute("SELECT count(*) FROM representations WHERE server=? "
+                                   "AND variant LIKE '%?%'", (server,)).fetchone()
+        if count > MAX_REPRESENTATIONS:
+            self.db.execute("DELETE FROM representations WHERE rowid IN (SELECT rowid FROM representations "
+                            "WHERE server=? AND variant LIKE '%?%' AND since < ? ORDER BY since LIMIT ?)",
+                            (server, now - 60, count - MAX_REPRESENTATIONS // 2))

@@ -1,0 +1,165 @@
+"""The record folder: which files are record files, what tells each changed, and reading one.
+
+Only regular files named ``*.md`` or ``*.txt`` directly in the folder are
+read; anything else that carries those names (a FIFO, a device, a folder, a
+link leading out of the store) is skipped without being opened.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import Problem, Severity, StoreError, printable
+from ..records import RECORD_SUFFIXES, ReadResult, read_record
+from ..settings import Settings
+
+
+class Entry(NamedTuple):
+    """One candidate record file: its name in the store and what tells it changed.
+
+    A plain tuple, made by the 100,000.
+    """
+
+    name: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+    @property
+    def identity(self) -> Identity:
+        """Size, modification and change times and inode, as the catalog keeps them."""
+        return Identity(self.size, self.mtime_ns, self.ctime_ns, self.ino)
+
+
+class Identity(NamedTuple):
+    """What tells a file changed without reading it.
+
+    The change time is in it because no tool can set it back: an edit whose
+    modification time was restored (``cp -p``, ``tar``, ``rsync -t``) still shows.
+    """
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+
+class Listing(NamedTuple):
+    """A record folder as `scan` found it: its record files, sorted by name, and those skipped
+    unopened (each with its problem)."""
+
+    entries: list[Entry]
+    problems: list[Problem]
+
+
+def scan(root: Path) -> Listing:
+    """The record files of `root`, sorted by name, and the entries skipped unopened."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise StoreError(f"{root}: no such record folder; pass --records DIR") from None
+    except NotADirectoryError:
+        raise StoreError(f"{root}: not a folder; pass the folder that holds the records") from None
+    except OSError as exc:
+        raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
+    real_root = os.path.realpath(root)
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    new, is_file, stat_at = tuple.__new__, stat.S_ISREG, os.stat
+    try:
+        for name in sorted(os.listdir(fd)):
+            if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
+                continue
+            try:
+                info = stat_at(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the listing: as if it had never been there
+            except (OSError, ValueError):
+                problems.append(Problem(printable(name), "file",
+                                        "cannot be examined (no permission); skipped"))
+                continue
+            if not is_file(info.st_mode):  # a link, a folder, a FIFO: looked at more closely
+                found = _record_file(os.path.join(root, name), info, real_root)
+                if isinstance(found, str):
+                    problems.append(Problem(printable(name), "file", found + "; skipped"))
+                    continue
+                info = found
+            entries.append(new(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)))
+    except OSError as exc:
+        raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    return Listing(entries, problems)
+
+
+def _record_file(path: str, info: os.stat_result, real_root: str) -> os.stat_result | str:
+    """The stat of a record file that is not a plain file, or why it is not one (never opened)."""
+    try:
+        if stat.S_ISLNK(info.st_mode):
+            target = os.path.realpath(path)
+            if os.path.commonpath([target, real_root]) != real_root:
+                return "is a link leading outside the record folder"
+            info = os.stat(target)
+    except (OSError, ValueError):
+        return "cannot be examined (broken link or no permission)"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder, not a record file"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file (FIFO, socket or device)"
+    return info
+
+
+def read_file(entry: Entry, settings: Settings) -> ReadResult:
+    """Read and parse one record file, refusing what is too large or not a file."""
+    source = printable(entry.name)
+    try:
+        data = read_bytes(os.path.join(settings.records, entry.name), settings.max_record_bytes)
+    except _TooLarge:
+        return _failed(source, f"is larger than {settings.max_record_bytes} bytes "
+                               "(max_record_bytes); skipped")
+    except OSError as exc:
+        failed = _failed(source, f"cannot be read ({exc.strerror or exc})")
+        failed.again = True
+        return failed
+    return read_record(source, data, settings)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def read_bytes(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, never blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge
+        # Ask for what fstat promises plus one byte, then read on to the end (a file may grow
+        # while read), never past `limit` + 1: a limit-sized buffer per file costs more than
+        # reading the file.
+        chunks: list[bytes] = []
+        total, want = 0, min(info.st_size, limit) + 1
+        while want > 0:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            want = min(1 << 16, limit + 1 - total)
+        data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        if len(data) > limit:
+            raise _TooLarge
+        return data
+    finally:
+        os.close(fd)
+
+
+def _failed(source: str, message: str) -> ReadResult:
+    return ReadResult(source, problems=[Problem(source, "file", message, Severity.ERROR)])
