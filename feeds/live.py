@@ -91,6 +91,7 @@ class LiveSite:
         self._refreshes = 0  # how many times the folder was read again: kept bodies' dates are checked
         self._refreshing = False  # a thread is reading a change of the folder
         self._problems: set[Problem] | None = None  # logged already (None: none looked at yet)
+        self._problems_at = -1  # the catalog version they are of
         self._dirty = threading.Event()
         self._watch = watch
         self._watcher_pid = 0
@@ -139,8 +140,11 @@ class LiveSite:
     def _update(self, wait: float) -> None:
         with self._write_lock:
             changes = self._writer.update(Path(self.settings.records), self.settings, wait=wait)
-            if not changes.any and self._problems is not None:
+            # Another worker (or a build) may have read the change first: then this one finds
+            # nothing to read, but the catalog has moved on, and its new problems are logged here too.
+            if changes.after == self._problems_at:
                 return
+            self._problems_at = changes.after
             with self._reading() as reader:
                 problems = reader.problems(changes.listing)
         known = self._problems or set()
@@ -187,6 +191,7 @@ class LiveSite:
                     if self._reader is not failed:
                         self._reader.close()
                     failed.close()
+                    self._problems_at = -1
                     self._use(memory)
             return work()
 

@@ -440,12 +440,14 @@ class Catalog:
                         f"SELECT rec, head, payload FROM records WHERE rec IN ({','.join('?' * len(chunk))})",
                         chunk):
                     found[rec] = decode(head, payload)
-        records = [found[ref.rec] for ref in refs]
-        for ref, record in zip(refs, records, strict=True):
-            if record.digest != ref.digest:
-                message = f"the catalog's records table holds a record {ref.rec} its feed does not name"
+        records = []
+        for ref in refs:
+            record = found.get(ref.rec)
+            if record is None or record.digest != ref.digest:  # a members row without its record
+                message = f"the catalog's records table lacks the record {ref.rec} a feed names"
                 log.info("fallback: %s", message)
                 raise DamagedRow(message)
+            records.append(record)
         return records
 
     def problems(self, listing: Listing) -> tuple[Problem, ...]:
