@@ -636,6 +636,7 @@ DAMAGES = {
     "provider of the wrong type": ("UPDATE records SET head = "
                                    "replace(head, '[\"Reuters\"', '[[\"Reuters\"]')", "records"),
     "member of another record": ("UPDATE members SET digest = 'x'", "records"),
+    "record row gone": ("DELETE FROM records WHERE shown = 1", "records"),
     "problems not JSON": ("UPDATE files SET problems = '[' WHERE problems IS NOT NULL", "files"),
     "problems of the wrong shape": ("UPDATE files SET problems = '[[1]]' WHERE problems IS NOT NULL",
                                     "files"),
