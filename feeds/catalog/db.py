@@ -136,7 +136,7 @@ def connect(path: Path | None) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages, however large the store
+        db.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages per connection, however large the store
         db.text_factory = _text  # text that is not UTF-8 is a damaged row (decoded inside `decoding`)
         if _format_of(db) != _format():
             with transaction(db):  # the format is checked before the schema: another may have other columns
