@@ -205,8 +205,10 @@ class Mutator(threading.Thread):
     def _atomic(self, key: int, text: str) -> None:
         temp = self.folder / f".soak-{key}.partial"
         temp.write_text(text, encoding="utf-8")
-        os.replace(temp, self._path(key))
+        # Entered before the rename: a server may show the new state from the rename on, and answer
+        # before this thread (sharing the GIL with the checks) would get to enter it after.
         self.ledger.add(self.state())
+        os.replace(temp, self._path(key))
 
     def _in_place(self, key: int, text: str) -> None:
         # Truncate and write in two parts: a reader may see an empty or half file, which is broken, so
@@ -217,8 +219,8 @@ class Mutator(threading.Thread):
             sink.write(text[:half])
             sink.flush()
             time.sleep(0.005)
+            self.ledger.add(self.state())  # before the last half: the file is whole once it is written
             sink.write(text[half:])
-        self.ledger.add(self.state())
 
 
 # -- the clients ---------------------------------------------------------------------------

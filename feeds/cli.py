@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import socket
@@ -162,6 +163,17 @@ def check(**cli: Any) -> None:
     sys.exit(1 if counts.skipped else 0)
 
 
+def _few_arenas() -> None:
+    """Two malloc arenas for the development server's thread per request (glibc gives each new
+    thread one of up to 8 per core, and a server that starts thousands of threads grows on
+    their fragments: +12 MB a minute under the soak)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc: its allocator has no such arenas
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
 @main.command()
 @_settings_options
 @click.option("--host", default="127.0.0.1", show_default=True, type=HOST,
@@ -179,6 +191,7 @@ def serve(host: str, port: int, **cli: Any) -> None:
         app = create_app(settings)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
+    _few_arenas()
     click.echo(f"serving {settings.records}/ at http://{_url_host(host)}:{port}/feed.atom "
                f"(links use {settings.base_url}); Ctrl-C stops")
     app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
