@@ -248,11 +248,8 @@ class LiveSite:
         if artifact is None or artifact.spec is None or filters == (None, None, None):
             return artifact
         limit, min_quality, min_heat = filters
-        summary = summary_of(self._reader, stem)
-        assert summary is not None  # found above, in the same read transaction
-        narrowed = plan_feed(self._reader, summary, self.settings, limit or self.settings.limit,
-                             min_quality, min_heat)
-        return narrowed_artifact(artifact, replace(artifact.spec, records=narrowed.records), self.settings)
+        refs = self._reader.newest(stem, limit or self.settings.limit, min_quality, min_heat)
+        return narrowed_artifact(artifact, replace(artifact.spec, records=tuple(refs)), self.settings)
 
     def find(self, path: str) -> bool:
         """True when the site has a file at `path`."""

@@ -42,46 +42,19 @@ from feeds.records import record_id
 from feeds.settings import Settings, replace
 from feeds.web import create_app
 from tests.stores import read_store
+from tests.test_incremental import _clean, _record, _tree
 from tests.test_web import live_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TOPICS_OF_STORIES = ["AI", "ai", "Quantum", "Robots", "Space", "Computer Vision", "Ethics"]
-PROVIDERS = [("Example", "example.org"), ("EXAMPLE News", "example.org"), ("Other", "other.net"),
-             ("Third", "third.io"), ("Fourth", "fourth.com")]
-LOGO = "https://example.org/logo-{}.png"
 
-
-def _record(rng: random.Random, n: int, link: int | None = None) -> str:
-    """A random record file: some unpublished, some sharing a publication time, half with a logo."""
-    name, domain = rng.choice(PROVIDERS)
-    topics = rng.sample(TOPICS_OF_STORIES, rng.randint(1, 3))
-    logo = ""
-    if rng.random() < 0.5:
-        logo = (f'  images:\n    - url: "{LOGO.format(rng.randint(1, 3))}"\n'
-                "      width: 50\n      height: 50\n")
-    day = rng.randint(1, 28)
-    hour = rng.choice([0, 12])  # equal times are common: ties are broken by id, then file name
-    published = "true" if rng.random() < 0.85 else "false"
-    return (f'---\ntitle: "Story {n} {rng.randint(0, 9999)}"\n'
-            f"excerpt: \"About story {n}.\"\n"
-            f"publishedDateTime: 2030-01-{day:02d}T{hour:02d}:00:00Z\n"
-            f'webUrl: "https://{domain}/story/{n if link is None else link}"\n'
-            f"quality: {rng.randint(0, 100)}\nheat: {rng.randint(0, 100)}\n"
-            f"published: {published}\n"
-            f"provider:\n  name: {name}\n  domain: {domain}\n{logo}"
-            f"topics: [{', '.join(topics)}]\n---\n")
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _clean(tmp_path: Path, records: Path, limit: int) -> None:
-    """A clean build of `records` into tmp_path/clean, with no catalog file."""
-    out = tmp_path / "clean"
-    shutil.rmtree(out, ignore_errors=True)
-    build_site(Settings.make(records=str(records), out=str(out), cache_dir="off", limit=limit))
+def _run(threads: list[threading.Thread]) -> None:
+    """Start `threads` and wait for them all (two minutes at most)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
 
 
 def _edits(rng: random.Random, records: Path) -> dict[str, Callable[[], None]]:
@@ -476,11 +449,7 @@ def test_threads_asking_while_the_folder_changes_each_get_one_version(tmp_path: 
 
     threads = [threading.Thread(target=write)]
     threads += [threading.Thread(target=ask, args=(n % len(apps), n)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    _run(threads)
     assert not failures, failures
     assert len(served) > 50, f"only {len(served)} requests were made"
     bad = [(path, status, data[:200]) for path, status, _, data in served if status >= 500]
@@ -570,11 +539,7 @@ def test_threads_asking_while_every_kind_of_edit_lands_never_get_a_5xx(tmp_path:
             failures.append(f"reader {seed}: {exc!r}")
 
     threads = [threading.Thread(target=write), *(threading.Thread(target=ask, args=(n,)) for n in range(3))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    _run(threads)
     assert not failures, failures
     assert len(statuses) > 30, f"only {len(statuses)} requests were made"
     assert not [(p, s) for p, s in statuses if s >= 500]

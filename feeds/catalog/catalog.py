@@ -204,6 +204,15 @@ def _feed(stem: str) -> tuple[Kind, str]:
     return _KIND_OF_FOLDER[folder], feed_key
 
 
+# A feeds row, as `_summary` takes it.
+_SUMMARY = "stem, key, name, total, logo, newest, newest_id, newest_digest"
+
+
+def _summary(stem: str, feed_key: str, name: str, total: int, logo: str | None, rec: int, newest_id: str,
+             digest: str) -> Summary:
+    return Summary(stem, _feed(stem)[0], feed_key, name, total, logo, Ref(newest_id, digest, rec))
+
+
 class Catalog:
     """An open catalog (in memory for a `path` of None); use as a context manager, or `close`."""
 
@@ -397,21 +406,16 @@ class Catalog:
     def feeds(self) -> list[Summary]:
         """Every feed that holds a record, all-items first, then topics and providers by key."""
         with decoding("the catalog's feeds table"):
-            return [Summary(stem, _feed(stem)[0], feed_key, name, total, logo, Ref(newest_id, digest, rec))
-                    for stem, feed_key, name, total, logo, rec, newest_id, digest in self.db.execute(
-                        "SELECT stem, key, name, total, logo, newest, newest_id, newest_digest FROM feeds "
-                        "ORDER BY rank, key")]
+            rows = self.db.execute(f"SELECT {_SUMMARY} FROM feeds ORDER BY rank, key")
+            return [_summary(*row) for row in rows]
 
     def summary(self, stem: str) -> Summary | None:
         """The summary of the feed at `stem`, if it holds a record."""
-        row = self.db.execute("SELECT key, name, total, logo, newest, newest_id, newest_digest FROM feeds "
-                              "WHERE stem=?", (stem,)).fetchone()
+        row = self.db.execute(f"SELECT {_SUMMARY} FROM feeds WHERE stem=?", (stem,)).fetchone()
         if row is None:
             return None
-        feed_key, name, total, logo, rec, newest_id, digest = row
         with decoding("the catalog's feeds table"):
-            kind = _feed(stem)[0]
-        return Summary(stem, kind, feed_key, name, total, logo, Ref(newest_id, digest, rec))
+            return _summary(*row)
 
     def newest(self, stem: str, limit: int, min_quality: int | None = None,
                min_heat: int | None = None) -> list[Ref]:
