@@ -56,14 +56,18 @@ def read_front_matter(data: bytes, max_depth: int) -> dict[str, Any]:
         raise FrontMatterError("file", "holds NUL bytes; it is not a text record")
     if not text.strip():
         raise FrontMatterError("file", "is empty; a record starts with a '---' line of YAML front matter")
-    lines = text.split("\n")
-    if lines[0].rstrip() != "---":
+    first_end = text.find("\n")
+    if (text if first_end < 0 else text[:first_end]).rstrip() != "---":
         raise FrontMatterError(FRONT_MATTER, "the file must start with a '---' line")
-    try:
-        end = next(i for i, line in enumerate(lines[1:], 1) if line.rstrip() in ("---", "..."))
-    except StopIteration:
-        raise FrontMatterError(FRONT_MATTER, "no closing '---' line after the YAML") from None
-    return parse_yaml("\n".join(lines[1:end]), max_depth)
+    closing = _CLOSING.search(text, first_end + 1) if first_end >= 0 else None
+    if closing is None:
+        raise FrontMatterError(FRONT_MATTER, "no closing '---' line after the YAML")
+    return parse_yaml(text[first_end + 1:max(first_end + 1, closing.start() - 1)], max_depth)
+
+
+# The line that closes the front matter: '---' or '...', then only white space (as str.rstrip
+# sees it: the pattern's \s is the same Unicode white space).
+_CLOSING = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.M)
 
 
 def parse_yaml(text: str, max_depth: int) -> dict[str, Any]:
@@ -71,12 +75,14 @@ def parse_yaml(text: str, max_depth: int) -> dict[str, Any]:
     if _too_deep(text):
         raise FrontMatterError(FRONT_MATTER, f"nests deeper than {PARSER_DEPTH} levels; "
                                              "records are flat mappings with short lists")
-    data = fast_yaml(text)
+    data = fast_yaml(text, max_depth)
     if data is None:
         data = pyyaml(text)
-    if not isinstance(data, dict):
+        if not isinstance(data, dict):
+            raise FrontMatterError(FRONT_MATTER, "must be a mapping of field: value lines")
+        check_shape(data, max_depth)
+    elif not isinstance(data, dict):
         raise FrontMatterError(FRONT_MATTER, "must be a mapping of field: value lines")
-    check_shape(data, max_depth)
     return data
 
 
@@ -221,25 +227,54 @@ def _explain(exc: yaml.MarkedYAMLError) -> str:
 
 # Any alias makes yaml-rs refuse, so PyYAML reads the record and refuses it with a message.
 _NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
-# Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it:
-# * numbers: leading zeros ('08', '017'), 0o/0b/0x prefixes, digit separators ('_1'),
-#   exponents without a dot;
-# * anchors and aliases (refused), tags ('!!binary', '!!python/...'), directives, and the
-#   indicators that PyYAML refuses in flow ('[>]') or that are reserved ('@', '`'), and
-#   PyYAML's value and merge keys ('=', '<<'), which it refuses even under a repeated key;
+# Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it.
+# What `_same_as_pyyaml` cannot see in the values yaml-rs gives is looked for in the text:
+# * anchors (refused), tags ('!!binary', '!!python/...'), directives, block scalars and the
+#   indicators PyYAML refuses in flow ('[>]') or reserves ('@', '`');
+# * numbers with a leading zero ('08', '017', '0o17', '0x1F', '0_7'): YAML 1.1 reads octal
+#   where 1.2 reads decimal.  (Other numbers yaml-rs types are refused by `_same_as_pyyaml`
+#   unless they are plain decimal integers of a number field, which both read alike; text it
+#   keeps that PyYAML would type, '1_000' or '1:20', is found there too.)
 # Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
 # or comma, or right after the ':' of a quoted key; so the '00' of '20:38:00Z' or the '&' of
-# 'AT &amp; T' do not count.
-_TOKEN = r"(?:[-+]?(?:0[0-9_bBoOxX]|_|[0-9][0-9_]*_|[0-9.]*[eE][-+]?[0-9])|[&*!%|>@`=<])"
-_NODE_START = re.compile(  # one character class first, so the engine skips ahead fast
-    r"""[\n\[{,:?\-"'](?:(?<=[\n\[{,])[ \t]*|(?<=[:?\-])[ \t]+|(?<=["']):[ \t]*)""" + _TOKEN)
+# 'AT &amp; T' do not count.  Each candidate character is found with str.find, which is
+# several times faster than a regular expression over the whole text, and only its few
+# occurrences are looked at.
+_INDICATORS = "&*!%|>@`"
+_AFTER_ZERO = frozenset("0123456789_bBoOxX")
+
+
+def _starts_node(text: str, at: int) -> bool:
+    """True when a YAML node could start at `text[at]` (see above)."""
+    before = at
+    while before and text[before - 1] == " ":
+        before -= 1
+    if not before:
+        return True
+    mark = text[before - 1]
+    return (mark in "\n[{," or (before < at and mark in ":?-")
+            or (mark == ":" and before >= 2 and text[before - 2] in "\"'"))
 
 
 def _typed_apart(text: str) -> bool:
     """True when some node of `text` starts the way the two YAML versions could read apart."""
     if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
         return True
-    return _NODE_START.search("\n" + text) is not None
+    find = text.find
+    for mark in _INDICATORS:
+        at = find(mark)
+        while at >= 0:
+            if _starts_node(text, at):
+                return True
+            at = find(mark, at + 1)
+    at = find("0")
+    while at >= 0:
+        if text[at + 1:at + 2] in _AFTER_ZERO:
+            signed = at and text[at - 1] in "+-"
+            if _starts_node(text, at - 1 if signed else at):
+                return True
+        at = find("0", at + 1)
+    return False
 
 
 # Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart
@@ -257,28 +292,42 @@ def _pyyaml_types_apart(text: str) -> bool:
                for tag, regexp in RecordLoader.yaml_implicit_resolvers.get(text[0], ()))
 
 
+# yaml-rs makes a Python int of n digits in time growing as n squared (a megabyte of digits takes
+# seconds); up to this many characters of text, no run of digits is long enough to matter, and
+# `_same_as_pyyaml` sends every long number to PyYAML.
+_LONG_TEXT = 20_000
 _LONG_DIGITS = re.compile(f"(?<![0-9])[0-9]{{{MAX_NUMBER_DIGITS + 1}}}")  # each run looked at once
 _NUMBER_FIELDS = frozenset({"quality", "heat", "width", "height"})
 _LONG_INT = 10**18
 
 
-def _same_as_pyyaml(data: Any) -> bool:
-    """True when no value is typed in a way PyYAML's reading could differ from."""
-    stack: list[tuple[Any, str]] = [(data, "")]
+def _same_as_pyyaml(data: Any, max_depth: int) -> bool:
+    """True when no value is typed in a way PyYAML's reading could differ from, and no container
+    nests `max_depth` deep (PyYAML then reads it, so that the error is the one it gives).
+
+    yaml-rs refuses aliases, so no container is met twice: `check_shape` has nothing more to find.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     first = _APART_FIRST
     while stack:
-        node, key = stack.pop()
+        node, key, depth = stack.pop()
         kind = type(node)
-        if kind is dict:
+        if kind is str:
+            if node and node[0] in first and _pyyaml_types_apart(node):
+                return False
+        elif kind is dict:
+            if depth >= max_depth:
+                return False
+            depth += 1
             for k, v in node.items():
                 if type(k) is not str or (k and k[0] in first and _pyyaml_types_apart(k)):
                     return False
-                stack.append((v, k))
+                stack.append((v, k, depth))
         elif kind is list:
-            stack.extend((v, key) for v in node)
-        elif kind is str:
-            if node and node[0] in first and _pyyaml_types_apart(node):
+            if depth >= max_depth:
                 return False
+            depth += 1
+            stack.extend((v, key, depth) for v in node)
         elif kind is float:
             return False
         elif kind is int and (key not in _NUMBER_FIELDS or not -_LONG_INT < node < _LONG_INT):
@@ -286,22 +335,22 @@ def _same_as_pyyaml(data: Any) -> bool:
     return True
 
 
-def fast_yaml(text: str) -> Any:
+def fast_yaml(text: str, max_depth: int) -> Any:
     """yaml-rs's reading of `text` when it is PyYAML's RecordLoader's too, else None.
 
     Dates stay text, as with PyYAML.  Anything yaml-rs refuses (aliases and
-    repeated keys included), and anything the two YAML
-    versions could type apart, returns None: PyYAML then reads it, and its
-    errors point at the line.
+    repeated keys included), anything the two YAML versions could type apart,
+    and anything nesting `max_depth` deep returns None: PyYAML then reads it,
+    and its errors point at the line.
     """
-    if yaml_rs is None or _typed_apart(text) or _LONG_DIGITS.search(text):
+    if yaml_rs is None or _typed_apart(text) or (len(text) > _LONG_TEXT and _LONG_DIGITS.search(text)):
         return None  # (yaml-rs takes seconds to make a Python int of a megabyte of digits)
     try:
         data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_NO_ALIASES,
                              duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
     except Exception:  # any refusal: let PyYAML read it and explain
         return None
-    return data if _same_as_pyyaml(data) else None
+    return data if _same_as_pyyaml(data, max_depth) else None
 
 
 PARSER_DEPTH = 64  # past this, YAML parsers recurse until the C stack overflows
@@ -311,7 +360,7 @@ _DEEP_BLOCK = re.compile(rf"(?:-[ \t]+){{{PARSER_DEPTH}}}")
 
 def _too_deep(text: str) -> bool:
     """True when flow brackets or one-line block sequences nest past PARSER_DEPTH."""
-    if text.count("-") >= PARSER_DEPTH and _DEEP_BLOCK.search(text):
+    if text.count("- ") + text.count("-\t") >= PARSER_DEPTH and _DEEP_BLOCK.search(text):
         return True
     if text.count("[") + text.count("{") < PARSER_DEPTH:
         return False
