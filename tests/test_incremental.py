@@ -18,6 +18,7 @@ the file and the same bytes.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import random
 import re
@@ -619,7 +620,10 @@ def test_a_file_row_of_another_identity_reads_that_file_again(tmp_path: Path, st
     assert path is not None
     victim = sorted(store.iterdir())[2].name
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE files SET size = size + 1 WHERE name = ?", (os.fsencode(victim),))
+        (raw,) = db.execute("SELECT entries FROM listing").fetchone()
+        listing = [(name, size + 1, *rest) if name == victim else (name, size, *rest)
+                   for name, size, *rest in marshal.loads(raw)]
+        db.execute("UPDATE listing SET entries = ?", (marshal.dumps(listing),))
     reads.clear()
     report = build_site(settings)
     assert reads == [victim] and report.warnings == ()
@@ -642,6 +646,13 @@ DAMAGES = {
                                     "files"),
     "problem of no severity": ("UPDATE files SET problems = '[[\"f\", \"m\", \"grave\"]]' "
                                "WHERE problems IS NOT NULL", "files"),
+    "listing not marshal": ("UPDATE listing SET entries = X'00ff'", "listing"),
+    "listing not a list": (f"UPDATE listing SET entries = X'{marshal.dumps({}).hex()}'", "listing"),
+    "listing of lists": ("UPDATE listing SET entries = "
+                         f"X'{marshal.dumps([[n, 1, 2, 3, 4] for n in 'abcdef']).hex()}'", "listing"),
+    "listing of one file less": ("UPDATE listing SET entries = "
+                                 f"X'{marshal.dumps([('a.md', 1, 2, 3, 4)]).hex()}'", "listing"),
+    "listing row gone": ("DELETE FROM listing", "listing"),
 }
 
 

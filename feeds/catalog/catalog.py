@@ -41,20 +41,22 @@ from .db import (
     busy,
     connect,
     decode,
+    decode_listing,
     decode_problems,
     decoding,
     encode_head,
+    encode_listing,
     encode_payload,
     encode_problems,
-    kept,
     key,
     log,
     transaction,
     waiting,
 )
-from .scan import Entry, Identity, Listing, read_file, scan
+from .scan import Entry, Listing, read_file, scan
 
 Progress = Callable[[int], None]
+Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size, times and inode
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
 DATING_WAIT = 1.0  # seconds a request waits to date a change while another process updates
@@ -89,7 +91,7 @@ class Parsed(NamedTuple):
     """What reading one file gave, encoded for the catalog where it was read (a worker)."""
 
     name: str
-    identity: Identity
+    again: bool  # the file could not be read this time: read it again next time
     state: int
     problems: str | None
     row: Row | None
@@ -155,14 +157,14 @@ class Counts:
 
 def parse(entry: Entry, settings: Settings) -> Parsed:
     """Read one record file and encode what the catalog keeps of it."""
-    return encoded(entry.name, entry.identity, read_file(entry, settings))
+    return encoded(entry.name, read_file(entry, settings))
 
 
-UNREAD = Identity(-1, 0, 0, 0)  # kept for a file that could not be read: no file has it, so it is read again
+UNREAD = (-1, 0, 0, 0)  # the identity kept for a file that was not read: no file has it, so it is read again
 
 
-def encoded(name: str, identity: Identity, result: ReadResult) -> Parsed:
-    """What the catalog keeps of reading the file `name` (of `identity` when it was read)."""
+def encoded(name: str, result: ReadResult) -> Parsed:
+    """What the catalog keeps of reading the file `name`."""
     record = result.record
     state = PUBLISHED if record else UNPUBLISHED if result.unpublished else UNREADABLE
     row = None
@@ -170,7 +172,7 @@ def encoded(name: str, identity: Identity, result: ReadResult) -> Parsed:
         row = Row(record.id, record.link, -record.published_at.timestamp(), record.digest, record.quality,
                   record.heat, encode_head(record), encode_payload(record),
                   tuple(Member(m.stem, m.name, m.logo) for m in memberships(record)))
-    return Parsed(name, UNREAD if result.again else identity, state, encode_problems(result.problems), row)
+    return Parsed(name, result.again, state, encode_problems(result.problems), row)
 
 
 def _parse_chunk(job: tuple[list[Entry], Settings]) -> list[Parsed]:
@@ -195,6 +197,18 @@ def read_files(entries: list[Entry], settings: Settings, progress: Progress | No
             if progress:
                 progress(len(parsed))
             yield parsed
+
+
+def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], list[bytes]]:
+    """The entries whose identity is not the one known (new files included), and the names of the
+    known files no longer listed (decode inside `decoding`: `known` comes from the catalog)."""
+    was: dict[str, Known] = {}
+    for entry in known:
+        if type(entry) is not tuple or len(entry) != 5 or type(entry[0]) is not str:
+            raise ValueError("the listing holds an entry that is not a file's name and identity")
+        was[entry[0]] = entry
+    stale = [entry for entry in entries if was.pop(entry.name, None) != entry]
+    return stale, [key(name) for name in was]
 
 
 def _feed(stem: str) -> tuple[Kind, str]:
@@ -254,49 +268,74 @@ class Catalog:
             version = self.version()
             listing = scan(root)
             scanned = time.perf_counter()
-            known = {name: (size, mtime, ctime, ino) for name, size, mtime, ctime, ino in self.db.execute(
-                "SELECT name, size, mtime_ns, ctime_ns, ino FROM files")}
-            empty = not known
+            empty, known = self._listing()
             stale: list[Entry] = []
-            replaced: list[bytes] = []
-            for entry in listing.entries:
-                name = key(entry.name)
-                was = known.pop(name, None)
-                if was != entry[1:] and was != kept(entry[1:]):
-                    stale.append(entry)
-                    if was is not None:
-                        replaced.append(name)
-            gone = list(known)
+            gone: list[bytes] = []
+            if known != listing.entries:
+                with decoding("the catalog's listing table"):
+                    stale, gone = _changed(listing.entries, known)
             del known
             if progress and len(stale) < len(listing.entries):
                 progress(len(listing.entries) - len(stale))
             touched: set[str] = set()
             links: set[str] = set()
-            self._drop([*replaced, *gone], touched, links)
+            if not empty:  # a file read before is taken out first (a new one has nothing to take out)
+                self._drop([*(key(entry.name) for entry in stale), *gone], touched, links)
             self.db.executemany("DELETE FROM files WHERE name=?", [(name,) for name in gone])
             writing = time.perf_counter() - scanned
             # A catalog that knew no file (a cold store) is filled in bulk: its indexes are made after.
-            writing += self._write(read_files(stale, settings, progress), touched, links, bool(stale or gone),
-                                   bulk=empty and len(stale) >= PARALLEL_FROM)
+            unread: set[str] = set()
+            writing += self._write(read_files(stale, settings, progress), touched, links, unread,
+                                   bool(stale or gone), bulk=empty and len(stale) >= PARALLEL_FROM)
+            if stale or gone:
+                started_listing = time.perf_counter()
+                self._keep_listing((entry.name, *UNREAD) if entry.name in unread else entry
+                                   for entry in listing.entries)
+                writing += time.perf_counter() - started_listing
         ended = time.perf_counter()
         phases = {"scan": scanned - started, "read": ended - scanned - writing, "catalog": writing}
         after = version + 1 if stale or gone else version
         return Changes(listing, len(stale), len(gone), frozenset(touched), version, after, phases)
 
+    def _listing(self) -> tuple[bool, list[Known]]:
+        """Whether the catalog knows no file yet, and the listing it last saw (name, size,
+        modification and change times, inode, sorted by name)."""
+        (files,) = self.db.execute("SELECT count(*) FROM files").fetchone()
+        row = self.db.execute("SELECT entries FROM listing").fetchone()
+        if row is None and not files:
+            return True, []
+        with decoding("the catalog's listing table"):
+            if row is None:
+                raise ValueError(f"no listing of the {files} files the catalog holds")
+            known = decode_listing(row[0])
+            if len(known) != files:
+                raise ValueError(f"the listing names {len(known)} files, the catalog holds {files}")
+        return False, known
+
+    def _keep_listing(self, entries: Iterable[Known]) -> None:
+        """Keep `entries` as the listing the catalog last saw."""
+        self.db.execute("INSERT OR REPLACE INTO listing VALUES (1, ?)", (encode_listing(entries),))
+
     def insert(self, results: Iterable[tuple[str, ReadResult]]) -> frozenset[str]:
         """Write records already read (by file name), as `update` writes those it reads; the feeds
-        whose members changed.  For a store made in memory (tests, an embedding program)."""
+        whose members changed.  For a store made in memory (tests, an embedding program): should
+        the catalog then be updated from a folder, these files count as changed."""
         touched: set[str] = set()
         links: set[str] = set()
         with transaction(self.db):
-            batch = [encoded(name, Identity(0, 0, 0, 0), result) for name, result in results]
+            batch = [encoded(name, result) for name, result in results]
             self._drop([key(parsed.name) for parsed in batch], touched, links)
-            self._write(iter([batch]), touched, links, True)
+            self._write(iter([batch]), touched, links, set(), True)
+            _, known = self._listing()
+            names = {parsed.name for parsed in batch}
+            self._keep_listing(sorted([*(e for e in known if e[0] not in names),
+                                       *((name, *UNREAD) for name in names)]))
         return frozenset(touched)
 
-    def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], changed: bool,
-               bulk: bool = False) -> float:
-        """Write these files' rows (inside a write transaction); the seconds spent writing.
+    def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], unread: set[str],
+               changed: bool, bulk: bool = False) -> float:
+        """Write these files' rows (inside a write transaction); the seconds spent writing.  The
+        names of the files that could not be read go to `unread`.
 
         In `bulk`, the indexes are dropped first and made again once every row is in.
         """
@@ -308,7 +347,7 @@ class Catalog:
         writing = time.perf_counter() - started
         for batch in batches:  # read while the rows of the batch before are written
             started = time.perf_counter()
-            last = self._add(batch, last, touched, None if bulk else links)
+            last = self._add(batch, last, touched, None if bulk else links, unread)
             writing += time.perf_counter() - started
         started = time.perf_counter()
         if bulk:
@@ -336,11 +375,14 @@ class Catalog:
             links.add(link)
             self.db.execute("DELETE FROM records WHERE rec=?", (rec,))
 
-    def _add(self, batch: list[Parsed], last: int, touched: set[str], links: set[str] | None) -> int:
+    def _add(self, batch: list[Parsed], last: int, touched: set[str], links: set[str] | None,
+             unread: set[str]) -> int:
         """Write what reading these files gave; a new record is shown until `_settle` says otherwise."""
         files, records, members = [], [], []
         for parsed in batch:
-            files.append((key(parsed.name), *kept(parsed.identity), parsed.state, parsed.problems))
+            files.append((key(parsed.name), parsed.state, parsed.problems))
+            if parsed.again:
+                unread.add(parsed.name)
             row = parsed.row
             if row is None:
                 continue
@@ -353,7 +395,7 @@ class Catalog:
                 touched.add(m.stem)
             if links is not None:
                 links.add(row.link)
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", files)
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?)", files)
         self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", records)
         self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?)", members)
         return last

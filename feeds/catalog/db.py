@@ -13,9 +13,10 @@ import functools
 import hashlib
 import json
 import logging
+import marshal
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,17 +31,16 @@ from ..settings import Settings
 # warning of their own); the test suite fails a test in which one happens unexpectedly.
 log = logging.getLogger("feeds.catalog")
 log.setLevel(logging.INFO)
-FORMAT = 6
+FORMAT = 7
 BUSY_SECONDS = 60.0  # how long to wait for another process that holds the write lock
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
                      "max_topic_chars", "max_topics", "max_related", "max_yaml_depth")
-_TABLES = ("meta", "files", "records", "members", "feeds", "outputs", "builds", "representations")
+_TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    name BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
-    ino INTEGER NOT NULL, state INTEGER NOT NULL, problems TEXT);
+CREATE TABLE IF NOT EXISTS listing (one INTEGER PRIMARY KEY CHECK (one = 1), entries BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS files (name BLOB PRIMARY KEY, state INTEGER NOT NULL, problems TEXT);
 CREATE TABLE IF NOT EXISTS records (
     rec INTEGER PRIMARY KEY, name BLOB NOT NULL, id TEXT NOT NULL, link TEXT NOT NULL,
     at REAL NOT NULL, shown INTEGER NOT NULL, feeds TEXT NOT NULL, head TEXT NOT NULL, payload TEXT NOT NULL);
@@ -99,11 +99,6 @@ def int64(value: int) -> int:
     """`value` as a signed 64-bit integer, as SQLite keeps it: a time past 2262 or an inode above
     2**63 wraps around, and still differs from any other value a file could have."""
     return value if _LOW <= value < _HIGH else (value - _LOW) % 2**64 + _LOW
-
-
-def kept(identity: tuple[int, ...]) -> tuple[int, ...]:
-    """A file's identity (or an output's stamp) as the catalog keeps it: signed 64-bit integers."""
-    return tuple(int64(value) for value in identity)
 
 
 def stamp(info: os.stat_result) -> tuple[int, int, int]:
@@ -198,6 +193,22 @@ def waiting(db: sqlite3.Connection, seconds: float) -> Iterator[None]:
 
 
 # -- the row codec --------------------------------------------------------------
+
+def encode_listing(entries: Iterable[tuple[str, int, int, int, int]]) -> bytes:
+    """The folder's record files with their identities, as one value: read and compared in
+    milliseconds where 100,000 rows take a quarter of a second."""
+    return marshal.dumps([tuple(entry) for entry in entries])  # plain tuples: marshal takes no subclass
+
+
+def decode_listing(raw: bytes) -> list[tuple[str, int, int, int, int]]:
+    """The listing `encode_listing` wrote (raises on a damaged row: decode inside `decoding`).
+
+    Each entry's shape is checked where it is used (`catalog._changed`): a listing equal to the
+    folder's needs no check."""
+    listing = marshal.loads(raw)
+    if type(listing) is not list:
+        raise ValueError("the listing is not a list")
+    return listing
 class DamagedRow(sqlite3.DatabaseError):
     """A row of the catalog that does not decode into what was written to it."""
 

@@ -18,30 +18,14 @@ from ..settings import Settings
 
 
 class Entry(NamedTuple):
-    """One candidate record file: its name in the store and what tells it changed.
+    """One candidate record file: its name in the store and what tells it changed without reading
+    it (its identity: size, modification and change times, inode).
 
-    A plain tuple, made by the 100,000.
+    The change time is in it because no tool can set it back: an edit whose modification time
+    was restored (``cp -p``, ``tar``, ``rsync -t``) still shows.  A plain tuple, made by the 100,000.
     """
 
     name: str
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-
-    @property
-    def identity(self) -> Identity:
-        """Size, modification and change times and inode, as the catalog keeps them."""
-        return Identity(self.size, self.mtime_ns, self.ctime_ns, self.ino)
-
-
-class Identity(NamedTuple):
-    """What tells a file changed without reading it.
-
-    The change time is in it because no tool can set it back: an edit whose
-    modification time was restored (``cp -p``, ``tar``, ``rsync -t``) still shows.
-    """
-
     size: int
     mtime_ns: int
     ctime_ns: int
