@@ -86,9 +86,9 @@ def _intact(out: str, path: str, known: Output | None) -> bool:
 
 def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[tuple[str, Output]]:
     """The outputs rows of the files an export wrote or found already written."""
-    rows = []
+    rows, root = [], str(out)
     for path in (*result.paths_written, *result.paths_same):
-        info = os.stat(out / path)
+        info = os.stat(os.path.join(root, path))
         rows.append((path, Output(digests[path], *stamp(info))))
     return rows
 

@@ -9,8 +9,10 @@ only files of the kinds feeds writes, and never outside the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,32 +61,50 @@ def _inside(root: str, relpath: str) -> str:
     return os.path.join(root, relpath)
 
 
-def _same(path: Path, data: bytes) -> bool:
+def _same(path: str, info: os.stat_result, data: bytes) -> bool:
+    """True when the regular file at `path` (of `info`) holds `data`."""
+    if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+        return False
     try:
-        if path.is_symlink() or path.stat().st_size != len(data):
-            return False
-        return path.read_bytes() == data
+        with open(path, "rb") as handle:
+            return handle.read() == data
     except OSError:
         return False
 
 
-def _prepare_dir(root: Path, directory: Path) -> None:
-    """Create `directory` under `root`, refusing links that lead elsewhere."""
-    directory.mkdir(parents=True, exist_ok=True)
-    real = os.path.realpath(directory)
-    if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
-        raise ExportError(f"{directory}: leads outside the output folder; remove the link")
+def _prepare_dir(real_out: str, directory: str, prepared: set[str]) -> None:
+    """Create `directory` (under the output folder, whose real path is `real_out`), refusing links
+    that lead elsewhere.  Each folder is looked at once, and a folder made here needs no more."""
+    if directory in prepared:
+        return
+    parent = os.path.dirname(directory)
+    if parent not in prepared:
+        _prepare_dir(real_out, parent, prepared)
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        if os.path.islink(directory):
+            real = os.path.realpath(directory)
+            if os.path.commonpath([real, real_out]) != real_out:
+                raise ExportError(f"{directory}: leads outside the output folder; remove the link") from None
+        if not os.path.isdir(directory):
+            raise NotADirectoryError(20, "a file stands where a folder goes", directory) from None
+    prepared.add(directory)
 
 
-def _write_temp(target: Path, data: bytes, mode: int) -> Path:
-    temp = target.parent / f"{TEMP_PREFIX}{target.name}.{os.getpid()}"
+def _write_temp(target: str, data: bytes, mode: int) -> str:
+    head, name = os.path.split(target)
+    temp = os.path.join(head, f"{TEMP_PREFIX}{name}.{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     except BaseException:
-        temp.unlink(missing_ok=True)
+        os.close(fd)
+        os.unlink(temp)
         raise
+    os.close(fd)
     return temp
 
 
@@ -102,9 +122,10 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
     except OSError as exc:
         raise ExportError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     root = str(out)
+    real_out = os.path.realpath(out)
     wanted: set[str] = set()
-    prepared: set[Path] = set()
-    pending: list[tuple[Path, Path]] = []
+    prepared: set[str] = {root}
+    pending: list[tuple[str, str]] = []
     written: list[str] = []
     same: list[str] = []
     count = 0
@@ -117,23 +138,26 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
             wanted.add(where)
             if data is None:
                 continue
-            target = Path(where)
-            if _same(target, data):
-                same.append(relpath)
-                continue
-            if target.is_dir() and not target.is_symlink():
-                # Found now, before any file is renamed, so nothing changes.
-                raise IsADirectoryError(21, "a folder stands where a file goes", str(target))
-            if target.parent not in prepared:
-                _prepare_dir(out, target.parent)
-                prepared.add(target.parent)
-            pending.append((_write_temp(target, data, mode), target))
+            try:
+                info = os.lstat(where)
+            except FileNotFoundError:
+                pass
+            else:
+                if _same(where, info, data):
+                    same.append(relpath)
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    # Found now, before any file is renamed, so nothing changes.
+                    raise IsADirectoryError(21, "a folder stands where a file goes", where)
+            _prepare_dir(real_out, os.path.dirname(where), prepared)
+            pending.append((_write_temp(where, data, mode), where))
             written.append(relpath)
         for temp, target in pending:
             os.replace(temp, target)
     except BaseException as exc:
         for temp, _ in pending:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         if not isinstance(exc, OSError):
             raise
         failed = exc.filename or out
