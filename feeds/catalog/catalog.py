@@ -60,6 +60,7 @@ Progress = Callable[[int], None]
 Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size, times and inode
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
+BULK_SUMMARIES = 256  # from this many feeds to summarise, one pass over every member beats a query each
 DATING_WAIT = 1.0  # seconds a request waits to date a change while another process updates
 MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
 _RANK = {kind.name: rank for rank, kind in enumerate(KINDS)}
@@ -438,25 +439,47 @@ class Catalog:
 
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
-        for stem in stems:
+        stems = set(stems)
+        named, logos = self._names_and_logos(stems)
+        for stem in sorted(stems):
             newest = self.db.execute("SELECT rec, id, digest FROM members WHERE feed=? AND shown=1 "
                                      "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
             if newest is None:
                 self.db.execute("DELETE FROM feeds WHERE stem=?", (stem,))
                 continue
             kind, feed_key = _feed(stem)
-            (total,) = self.db.execute("SELECT count(*) FROM members WHERE feed=? AND shown=1",
-                                       (stem,)).fetchone()
-            name = logo = None
-            if kind is not ALL:
-                (name,) = self.db.execute("SELECT name FROM members WHERE feed=? AND shown=1 GROUP BY name "
-                                          "ORDER BY count(*) DESC, name LIMIT 1", (stem,)).fetchone()
-            if kind is PROVIDER:
-                found = self.db.execute("SELECT logo FROM members WHERE feed=? AND shown=1 AND logo != '' "
-                                        "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
-                logo = found[0] if found else None
+            total, name = named[stem]
             self.db.execute("INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?,?,?,?)",
-                            (stem, _RANK[kind.name], feed_key, name or "", total, logo, *newest))
+                            (stem, _RANK[kind.name], feed_key, "" if kind is ALL else name, total,
+                             logos.get(stem) if kind is PROVIDER else None, *newest))
+
+    def _names_and_logos(self, stems: set[str]) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+        """Of each of these feeds with members: how many it shows and the name most of them give it
+        (the first by code point among the most given), and the logo of the newest member that has one.
+
+        A few feeds are asked for one by one; many (a cold store), with one pass over every member.
+        """
+        every = len(stems) >= BULK_SUMMARIES
+        where, params = ("", ()) if every else (f" AND feed IN ({','.join('?' * len(stems))})", tuple(stems))
+        named: dict[str, tuple[int, str]] = {}
+        best: dict[str, tuple[int, str]] = {}
+        for stem, name, count in self.db.execute(
+                f"SELECT feed, name, count(*) FROM members WHERE shown=1{where} GROUP BY feed, name", params):
+            total, _ = named.get(stem, (0, ""))
+            named[stem] = (total + count, "")
+            was = best.get(stem)
+            if was is None or count > was[0] or (count == was[0] and name < was[1]):
+                best[stem] = (count, name)
+        for stem, (_, name) in best.items():
+            named[stem] = (named[stem][0], name)
+        logos: dict[str, str] = {}
+        newest: dict[str, tuple[float, str]] = {}
+        for stem, at, id_, logo in self.db.execute(
+                f"SELECT feed, at, id, logo FROM members WHERE shown=1 AND logo != ''{where}", params):
+            if stem not in newest or (at, id_) < newest[stem]:
+                newest[stem] = (at, id_)
+                logos[stem] = logo
+        return named, logos
 
     # -- queries ---------------------------------------------------------------
     def feeds(self) -> list[Summary]:
