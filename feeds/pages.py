@@ -10,18 +10,21 @@ sends as a header.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from .layout import ALL, PROVIDER, TOPIC
 from .plan import EMBED_LIMIT, EPOCH, FeedSpec, Plan
 from .render import FORMATS
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PAGE_CSS = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#222;"
@@ -67,18 +70,23 @@ def _defuse(value: Any) -> Any:
     return value
 
 
-_env = Environment(
-    finalize=_defuse,
-    loader=PackageLoader("feeds", "templates"),
-    autoescape=select_autoescape(["html", "opml"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+@functools.cache
+def _env() -> Environment:
+    """The templates' environment, made when the first page is (jinja2 takes a tenth of a second
+    to load, which a build with nothing to make need not pay)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    return Environment(
+        finalize=_defuse,
+        loader=PackageLoader("feeds", "templates"),
+        autoescape=select_autoescape(["html", "opml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def _render(template: str, settings: Settings, **context: Any) -> bytes:
-    text = _env.get_template(template).render(
+    text = _env().get_template(template).render(
         settings=settings, url=settings.url, formats=list(FORMATS.values()), **context)
     return text.encode("utf-8")
 

@@ -1,19 +1,10 @@
-"""Rendering: a `FeedSpec` into the bytes of one format. The one module that owns feedgen.
+"""Rendering: a `FeedSpec` into the bytes of one format.
 
-Formats are a table (`FORMATS`).  Atom and RSS go through feedgen 1.0.0,
-whose pitfalls are handled here and nowhere else:
-
-* Atom entry links keep only ``href`` (python-feedgen issue 135), so
-  ``rel="related"`` links are written by `_Entry` itself;
-* feed and entry ``updated`` default to now: both are always set from records;
-* ``add_entry()`` prepends: entries are added with ``order="append"``;
-* the media extension wants string attributes and wraps items in
-  ``media:group``: `_MediaEntry` writes bare ``media:thumbnail``/``media:content``;
-* RSS ``<author>`` needs an e-mail address: the ``dc`` extension carries names;
-* ``generator`` carries feedgen's version: it is set to a fixed value.
-
-JSON Feed 1.1 is written with the standard library's `json`, with the same
-content as the Atom feed.
+Formats are a table (`FORMATS`).  Atom and RSS are written by feedgen in
+`feeds.xmlfeeds`, imported when the first of them is made: feedgen and lxml
+take a tenth of a second to load, which a build with nothing to make, or a
+page served live, need not pay.  JSON Feed 1.1 is written here with the
+standard library's `json`, with the same content as the Atom feed.
 """
 
 from __future__ import annotations
@@ -26,19 +17,12 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from feedgen.entry import FeedEntry
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from feedgen.util import xml_elem
-
 from . import code_digest
 from .layout import PROVIDER, TOPIC
 from .plan import FeedSpec, Plan
 from .records import Record
 from .settings import Settings
 
-MEDIA_NS = "http://search.yahoo.com/mrss/"
-ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "feeds"
 
 
@@ -51,53 +35,6 @@ class Format:
     media_type: str
     label: str
     render: Callable[[FeedSpec, Settings], bytes]
-
-
-class _MediaFeed(BaseExtension):  # type: ignore[misc]
-    """Declares the Media RSS namespace on the feed."""
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"media": MEDIA_NS}
-
-
-class _MediaEntry(BaseEntryExtension):  # type: ignore[misc]
-    """Bare Media RSS elements for one entry: thumbnail, image content, video player."""
-
-    def __init__(self) -> None:
-        self.record: Record | None = None
-
-    def _extend(self, entry: Any) -> Any:
-        record = self.record
-        if record is None:
-            return entry
-        if record.images:
-            image = record.images[0]
-            size = {k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v}
-            xml_elem(f"{{{MEDIA_NS}}}thumbnail", entry, url=image.url, **size)
-            xml_elem(f"{{{MEDIA_NS}}}content", entry, url=image.url, medium="image", **size)
-        if record.video_url:
-            xml_elem(f"{{{MEDIA_NS}}}player", entry, url=record.video_url)
-        return entry
-
-    def extend_atom(self, entry: Any) -> Any:
-        return self._extend(entry)
-
-    def extend_rss(self, entry: Any) -> Any:
-        return self._extend(entry)
-
-
-class _Entry(FeedEntry):  # type: ignore[misc]
-    """A feedgen entry that writes its own ``rel="related"`` links (feedgen issue 135)."""
-
-    def __init__(self, record: Record) -> None:
-        super().__init__()
-        self.record = record
-
-    def atom_entry(self, extensions: bool = True) -> Any:
-        entry = super().atom_entry(extensions)
-        for item in self.record.related:
-            xml_elem("link", entry, href=item.url, rel="related", type="text/html", title=item.title)
-        return entry
 
 
 def _date(moment: datetime) -> str:
@@ -128,65 +65,10 @@ def entry_html(record: Record) -> str:
     return "".join(parts)
 
 
-def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
-    fg = FeedGenerator()
-    fg.register_extension("media", _MediaFeed, _MediaEntry)
-    if fmt == "rss":
-        fg.load_extension("dc", atom=False, rss=True)
-    self_url = settings.url(spec.stem + FORMATS[fmt].extension)
-    fg.id(settings.url(spec.stem + ".atom"))
-    fg.title(spec.title)
-    if fmt == "atom":
-        fg.subtitle(spec.description)
-    else:
-        fg.description(spec.description)
-    # feedgen writes the RSS channel <link> from the link added last: the page.
-    fg.link(href=self_url, rel="self", type=FORMATS[fmt].media_type)
-    fg.link(href=settings.url(spec.page), rel="alternate", type="text/html")
-    fg.language(settings.language)
-    fg.generator(GENERATOR)
-    fg.updated(spec.updated)
-    if spec.logo:
-        fg.image(url=spec.logo, title=spec.title, link=settings.url(spec.page))
-    for record in spec.entries():
-        fg.add_entry(_entry(record), order="append")
-    return fg
-
-
-def _entry(record: Record) -> _Entry:
-    fe = _Entry(record)
-    fe.id(record.id)
-    fe.guid(record.id, permalink=False)
-    fe.title(record.title)
-    fe.link(href=record.link, rel="alternate", type="text/html")
-    fe.published(record.published_at)
-    fe.updated(record.published_at)
-    if record.excerpt:
-        fe.description(escape(record.excerpt, quote=False))  # RSS <description> is HTML
-    fe.content(entry_html(record), type="html")
-    if record.excerpt:
-        fe.summary(record.excerpt)  # Atom <summary> is plain text
-    fe.author(name=record.provider.name, uri=record.provider.home)
-    for topic in record.topics:
-        fe.category(term=topic.name)
-    return fe
-
-
-def _attach(fe: _Entry, fmt: str) -> None:
-    # Extensions exist on an entry only once it is added to the generator.
-    fe.media.record = fe.record
-    if fmt == "rss":
-        fe.dc.dc_creator(fe.record.provider.name)
-
-
 def _feedgen(fmt: str) -> Callable[[FeedSpec, Settings], bytes]:
     def render(spec: FeedSpec, settings: Settings) -> bytes:
-        fg = _generator(spec, settings, fmt)
-        for fe in fg.entry():
-            _attach(fe, fmt)
-        if fmt == "atom":
-            return bytes(fg.atom_str(pretty=True, encoding="UTF-8"))
-        return bytes(fg.rss_str(pretty=True, encoding="UTF-8"))
+        from .xmlfeeds import render_xml  # loaded with feedgen when the first Atom or RSS feed is made
+        return render_xml(spec, fmt, settings)
     return render
 
 
