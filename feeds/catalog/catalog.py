@@ -440,7 +440,7 @@ class Catalog:
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
         stems = set(stems)
-        named, logos = self._names_and_logos(stems)
+        named, logos = self._every_name_and_logo() if len(stems) >= BULK_SUMMARIES else (None, None)
         for stem in sorted(stems):
             newest = self.db.execute("SELECT rec, id, digest FROM members WHERE feed=? AND shown=1 "
                                      "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
@@ -448,23 +448,37 @@ class Catalog:
                 self.db.execute("DELETE FROM feeds WHERE stem=?", (stem,))
                 continue
             kind, feed_key = _feed(stem)
-            total, name = named[stem]
+            if named is not None and logos is not None:
+                total, name = named[stem]
+                logo = logos.get(stem)
+            else:
+                total, name, logo = self._name_and_logo(stem, kind)
             self.db.execute("INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?,?,?,?)",
                             (stem, _RANK[kind.name], feed_key, "" if kind is ALL else name, total,
-                             logos.get(stem) if kind is PROVIDER else None, *newest))
+                             logo if kind is PROVIDER else None, *newest))
 
-    def _names_and_logos(self, stems: set[str]) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
-        """Of each of these feeds with members: how many it shows and the name most of them give it
-        (the first by code point among the most given), and the logo of the newest member that has one.
+    def _name_and_logo(self, stem: str, kind: Kind) -> tuple[int, str, str | None]:
+        """How many records the feed shows, the name most of them give it (the first by code point
+        among the most given), and the logo of its newest member that has one (for a provider)."""
+        (total,) = self.db.execute("SELECT count(*) FROM members WHERE feed=? AND shown=1",
+                                   (stem,)).fetchone()
+        name = logo = None
+        if kind is not ALL:
+            (name,) = self.db.execute("SELECT name FROM members WHERE feed=? AND shown=1 GROUP BY name "
+                                      "ORDER BY count(*) DESC, name LIMIT 1", (stem,)).fetchone()
+        if kind is PROVIDER:
+            found = self.db.execute("SELECT logo FROM members WHERE feed=? AND shown=1 AND logo != '' "
+                                    "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
+            logo = found[0] if found else None
+        return total, name or "", logo
 
-        A few feeds are asked for one by one; many (a cold store), with one pass over every member.
-        """
-        every = len(stems) >= BULK_SUMMARIES
-        where, params = ("", ()) if every else (f" AND feed IN ({','.join('?' * len(stems))})", tuple(stems))
+    def _every_name_and_logo(self) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+        """`_name_and_logo` of every feed, from one pass over the members (for a cold store, where
+        a query per feed would look up every member's row for its name and logo)."""
         named: dict[str, tuple[int, str]] = {}
         best: dict[str, tuple[int, str]] = {}
         for stem, name, count in self.db.execute(
-                f"SELECT feed, name, count(*) FROM members WHERE shown=1{where} GROUP BY feed, name", params):
+                "SELECT feed, name, count(*) FROM members WHERE shown=1 GROUP BY feed, name"):
             total, _ = named.get(stem, (0, ""))
             named[stem] = (total + count, "")
             was = best.get(stem)
@@ -475,7 +489,7 @@ class Catalog:
         logos: dict[str, str] = {}
         newest: dict[str, tuple[float, str]] = {}
         for stem, at, id_, logo in self.db.execute(
-                f"SELECT feed, at, id, logo FROM members WHERE shown=1 AND logo != ''{where}", params):
+                "SELECT feed, at, id, logo FROM members WHERE shown=1 AND logo != ''"):
             if stem not in newest or (at, id_) < newest[stem]:
                 newest[stem] = (at, id_)
                 logos[stem] = logo
