@@ -35,6 +35,8 @@ import pytest
 import feeds.catalog.catalog as catalog_module
 from feeds.build import BuildReport, build_site
 from feeds.catalog import Catalog, catalog_path
+from feeds.layout import ALL_STEM
+from feeds.records import ReadResult
 from feeds.settings import Settings, replace
 
 from .stores import read_store
@@ -1018,3 +1020,20 @@ def test_builds_into_two_folders_from_one_catalog_stay_equal_to_clean_builds(
         tmp_path: Path, seed: int, reads: list[str]) -> None:
     """Both folders' builds share the store's catalog: each finds files the other has read."""
     _random_edits(tmp_path, seed, reads, second_out=True)
+
+
+def test_records_inserted_by_name_are_read_again_from_a_folder_that_has_them(
+        tmp_path: Path, store: Path, reads: list[str]) -> None:
+    """`Catalog.insert` (a store made in memory) keeps no identity: an update then reads those files
+    again, drops the names the folder lacks, and gives what a catalog of the folder alone gives."""
+    settings = _settings(tmp_path, store)
+    first = sorted(p.name for p in store.iterdir())[0]
+    with Catalog(None) as catalog:
+        stand_in = read_store(replace(settings, records=str(store))).records[0]
+        catalog.insert([(first, ReadResult(first, stand_in)), ("gone.md", ReadResult("gone.md", stand_in))])
+        reads.clear()
+        catalog.update(store, settings)
+        assert first in reads, "an inserted file is read again from the folder"
+        with catalog.reading():
+            names = {r.source for r in catalog.records(catalog.newest(ALL_STEM, 10**9))}
+    assert names == {r.source for r in read_store(settings).records}

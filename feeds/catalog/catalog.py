@@ -338,10 +338,10 @@ class Catalog:
         touched: set[str] = set()
         links: set[str] = set()
         with transaction(self.db):
+            _, known = self._listing()
             batch = [encoded(name, result) for name, result in results]
             self._drop([key(parsed.name) for parsed in batch], touched, links)
             self._write(iter([batch]), touched, links, set(), True)
-            _, known = self._listing()
             names = {parsed.name for parsed in batch}
             self._keep_listing(sorted([*(e for e in known if e[0] not in names),
                                        *((name, *UNREAD) for name in names)]))
