@@ -14,16 +14,14 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from typing import Any
 
 from . import code_digest
+from .content import entry_html
 from .layout import PROVIDER, TOPIC
 from .plan import FeedSpec, Plan
 from .records import Record
 from .settings import Settings
-
-GENERATOR = "feeds"
 
 
 @dataclass(frozen=True)
@@ -41,34 +39,10 @@ def _date(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def entry_html(record: Record) -> str:
-    """The HTML content of an entry: image, excerpt, video link and related coverage."""
-    parts: list[str] = []
-    link = escape(record.link)
-    if record.images:
-        image = record.images[0]
-        size = "".join(f' {k}="{v}"' for k, v in (("width", image.width), ("height", image.height))
-                       if v)
-        parts.append(f'<p><a href="{link}"><img src="{escape(image.url)}" alt=""{size}></a></p>')
-    if record.excerpt:
-        parts.append(f"<p>{escape(record.excerpt, quote=False)}</p>")
-    if record.video_url:
-        parts.append(f'<p><a href="{escape(record.video_url)}">Watch the video</a></p>')
-    parts.append(f'<p><a href="{link}">Read the story at {escape(record.provider.name, quote=False)}</a></p>')
-    if record.related:
-        items = "".join(
-            f'<li><a href="{escape(item.url)}">{escape(item.title, quote=False)}</a>'
-            + (f" ({escape(item.provider, quote=False)})" if item.provider else "") + "</li>"
-            for item in record.related
-        )
-        parts.append(f"<p>Related coverage:</p><ul>{items}</ul>")
-    return "".join(parts)
-
-
 def _feedgen(fmt: str) -> Callable[[FeedSpec, Settings], bytes]:
     def render(spec: FeedSpec, settings: Settings) -> bytes:
         from .xmlfeeds import render_xml  # loaded with feedgen when the first Atom or RSS feed is made
-        return render_xml(spec, fmt, settings)
+        return render_xml(spec, fmt, FORMATS[fmt].media_type, FORMATS[fmt].extension, settings)
     return render
 
 

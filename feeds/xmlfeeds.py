@@ -22,12 +22,13 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
+from .content import entry_html
 from .plan import FeedSpec
 from .records import Record
-from .render import FORMATS, GENERATOR, entry_html
 from .settings import Settings
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+GENERATOR = "feeds"
 
 
 class _MediaFeed(BaseExtension):  # type: ignore[misc]
@@ -77,12 +78,13 @@ class _Entry(FeedEntry):  # type: ignore[misc]
         return entry
 
 
-def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
+def _generator(spec: FeedSpec, settings: Settings, fmt: str, media_type: str,
+               extension: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.register_extension("media", _MediaFeed, _MediaEntry)
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
-    self_url = settings.url(spec.stem + FORMATS[fmt].extension)
+    self_url = settings.url(spec.stem + extension)
     fg.id(settings.url(spec.stem + ".atom"))
     fg.title(spec.title)
     if fmt == "atom":
@@ -90,7 +92,7 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     else:
         fg.description(spec.description)
     # feedgen writes the RSS channel <link> from the link added last: the page.
-    fg.link(href=self_url, rel="self", type=FORMATS[fmt].media_type)
+    fg.link(href=self_url, rel="self", type=media_type)
     fg.link(href=settings.url(spec.page), rel="alternate", type="text/html")
     fg.language(settings.language)
     fg.generator(GENERATOR)
@@ -128,9 +130,10 @@ def _attach(fe: _Entry, fmt: str) -> None:
         fe.dc.dc_creator(fe.record.provider.name)
 
 
-def render_xml(spec: FeedSpec, fmt: str, settings: Settings) -> bytes:
-    """The bytes of `spec` as Atom (`fmt` 'atom') or RSS ('rss')."""
-    fg = _generator(spec, settings, fmt)
+def render_xml(spec: FeedSpec, fmt: str, media_type: str, extension: str, settings: Settings) -> bytes:
+    """The bytes of `spec` as Atom (`fmt` 'atom') or RSS ('rss'), served as `media_type` at its stem
+    plus `extension`."""
+    fg = _generator(spec, settings, fmt, media_type, extension)
     for fe in fg.entry():
         _attach(fe, fmt)
     if fmt == "atom":
