@@ -649,6 +649,7 @@ DAMAGES = {
     "problem of no severity": ("UPDATE files SET problems = '[[\"f\", \"m\", \"grave\"]]' "
                                "WHERE problems IS NOT NULL", "files"),
     "listing not marshal": ("UPDATE listing SET entries = X'00ff'", "listing"),
+    "listing cut short": ("UPDATE listing SET entries = substr(entries, 1, length(entries) / 2)", "listing"),
     "listing not a list": (f"UPDATE listing SET entries = X'{marshal.dumps({}).hex()}'", "listing"),
     "listing of lists": ("UPDATE listing SET entries = "
                          f"X'{marshal.dumps([[n, 1, 2, 3, 4] for n in 'abcdef']).hex()}'", "listing"),

@@ -205,7 +205,10 @@ def decode_listing(raw: bytes) -> list[tuple[str, int, int, int, int]]:
 
     Each entry's shape is checked where it is used (`catalog._changed`): a listing equal to the
     folder's needs no check."""
-    listing = marshal.loads(raw)
+    try:
+        listing = marshal.loads(raw)
+    except EOFError as exc:  # a value cut short: marshal says so with an EOFError, not a ValueError
+        raise ValueError(f"the listing is cut short ({exc})") from None
     if type(listing) is not list:
         raise ValueError("the listing is not a list")
     return listing
