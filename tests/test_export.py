@@ -250,6 +250,18 @@ def test_a_build_failing_midway_leaves_the_previous_output_intact(seeds_dir: Pat
     assert not changed, f"a failed build replaced {changed}"
 
 
+def test_a_file_where_a_folder_goes_fails_the_build_and_changes_nothing(tmp_path: Path) -> None:
+    """A plain file named like a feed folder (out/topics): the export says which path, and no file
+    is replaced or left half-written."""
+    out = tmp_path / "out"
+    export_files(out, [("feed.atom", b"old atom")], MANAGED)
+    (out / "topics").write_bytes(b"not a folder")
+    before = tree(out)
+    with pytest.raises(ExportError, match="topics"):
+        export_files(out, [("feed.atom", b"new atom"), ("topics/ai.atom", b"topic")], MANAGED)
+    assert tree(out) == before
+
+
 @pytest.mark.parametrize("interruption", [RuntimeError("render failed"), KeyboardInterrupt()])
 def test_an_interrupted_export_leaves_no_temporary_files(tmp_path: Path,
                                                          interruption: BaseException) -> None:
