@@ -236,10 +236,16 @@ LOAD = {"start": "?"}
 GUNICORN_EXTRA: list[str] = []  # --gunicorn-args, e.g. "-k gthread --threads 8"
 
 
+def gunicorn_exe() -> str:
+    """gunicorn beside the Python running this (its venv), else the repository's venv's, else PATH's."""
+    for candidate in (Path(sys.executable).parent / "gunicorn", VENV_BIN / "gunicorn"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("gunicorn") or "gunicorn"
+
+
 def gunicorn_argv(port: int, workers: int) -> list[str]:
-    gunicorn = VENV_BIN / "gunicorn"
-    exe = str(gunicorn) if gunicorn.exists() else (shutil.which("gunicorn") or "gunicorn")
-    return [exe, "-w", str(workers), "-b", f"127.0.0.1:{port}", *GUNICORN_EXTRA, "wsgi:app"]
+    return [gunicorn_exe(), "-w", str(workers), "-b", f"127.0.0.1:{port}", *GUNICORN_EXTRA, "wsgi:app"]
 
 
 def start_gunicorn(procs: Procs, work: Path, name: str, records: Path, port: int, cache: Path,
@@ -486,10 +492,9 @@ def machine() -> list[str]:
     with contextlib.suppress(OSError):
         kb = int(re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)[1])  # type: ignore[index]
         mem = f"{kb / 1024 / 1024:.1f} GiB"
-    gunicorn = VENV_BIN / "gunicorn"
     return [
         f"- machine: {cpu}, {os.cpu_count()} CPUs, {mem} RAM, Linux {platform.release()}",
-        f"- Python {platform.python_version()}; {first([str(gunicorn), '--version'])}; "
+        f"- Python {platform.python_version()}; {first([gunicorn_exe(), '--version'])}; "
         f"{first(['nginx', '-v'])}; {first(['wrk', '-v'])}",
     ]
 
