@@ -1038,3 +1038,30 @@ def test_records_inserted_by_name_are_read_again_from_a_folder_that_has_them(
         with catalog.reading():
             names = {r.source for r in catalog.records(catalog.newest(ALL_STEM, 10**9))}
     assert names == {r.source for r in read_store(settings).records}
+
+
+def test_a_folder_emptied_and_filled_again_is_filled_in_bulk_like_a_cold_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first records of a folder emptied since the last build fill the catalog as a cold
+    store's do (indexes made after the rows), and give the bytes of a clean build."""
+    records = tmp_path / "records"
+    shutil.copytree(SEEDS, records)
+    settings = _settings(tmp_path, records)
+    build_site(settings)
+    for path in records.iterdir():
+        path.unlink()
+    build_site(settings)
+    monkeypatch.setattr(catalog_module, "PARALLEL_FROM", 2)
+    bulks: list[bool] = []
+    real = catalog_module.Catalog._write
+
+    def spy(self: Catalog, *args: object, bulk: bool = False, **kwargs: object) -> float:
+        bulks.append(bulk)
+        return real(self, *args, bulk=bulk, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog_module.Catalog, "_write", spy)
+    for path in sorted(SEEDS.iterdir()):
+        shutil.copy(path, records / path.name)
+    report = build_site(settings)
+    assert bulks == [True]
+    _assert_clean(tmp_path, settings, report)

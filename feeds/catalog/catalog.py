@@ -325,7 +325,7 @@ class Catalog:
             known = decode_listing(row[0])
             if len(known) != files:
                 raise ValueError(f"the listing names {len(known)} files, the catalog holds {files}")
-        return False, known
+        return not files, known  # a folder that was empty: its first files are filled in bulk too
 
     def _keep_listing(self, entries: Iterable[Known]) -> None:
         """Keep `entries` as the listing the catalog last saw."""
