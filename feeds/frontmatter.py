@@ -229,18 +229,23 @@ def _explain(exc: yaml.MarkedYAMLError) -> str:
 _NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0) if yaml_rs else None
 # Where yaml-rs (YAML 1.2) and PyYAML (YAML 1.1) could read the text apart, PyYAML reads it.
 # What `_same_as_pyyaml` cannot see in the values yaml-rs gives is looked for in the text:
-# * anchors (refused), tags ('!!binary', '!!python/...'), directives, block scalars and the
-#   indicators PyYAML refuses in flow ('[>]') or reserves ('@', '`');
-# * numbers with a leading zero ('08', '017', '0o17', '0x1F', '0_7'): YAML 1.1 reads octal
-#   where 1.2 reads decimal.  (Other numbers yaml-rs types are refused by `_same_as_pyyaml`
-#   unless they are plain decimal integers of a number field, which both read alike; text it
-#   keeps that PyYAML would type, '1_000' or '1:20', is found there too.)
-# Both can only start a node: at a line's start, after ': ', '- ' or '? ', after a flow bracket
-# or comma, or right after the ':' of a quoted key; so the '00' of '20:38:00Z' or the '&' of
-# 'AT &amp; T' do not count.  Each candidate character is found with str.find, which is
-# several times faster than a regular expression over the whole text, and only its few
-# occurrences are looked at.
-_INDICATORS = "&*!%|>@`"
+# * anchors (refused), tags ('!!binary', '!!python/...'), directives, block scalars, the
+#   indicators PyYAML reserves ('@', '`'), and flow collections ('[', '{'), whose corners
+#   ('[?x]', '[:x]', a key split over lines) the two read apart; records rarely use them;
+# * numbers with a leading zero ('08', '017', '0o17', '0x1F', '0_7') or an underscore ('_1',
+#   '-_5'): YAML 1.1 reads octal where 1.2 reads decimal, and text where 1.2 reads a number.
+#   (Other numbers yaml-rs types are refused by `_same_as_pyyaml` unless they are plain decimal
+#   integers of a number field, which both read alike; text it keeps that PyYAML would type,
+#   '1_000' or '1:20', is found there too.)
+# * characters YAML 1.1 does not allow or reads as line breaks (controls, U+0085, U+2028,
+#   U+2029, a byte-order mark inside the text): `str.isprintable` is stricter than YAML, so the
+#   one common exception, the no-break space, is let through by hand.
+# Indicators and numbers only count where a node starts: at a line's start, after ': ', '- ' or
+# '? ', after a flow bracket or comma, or right after the ':' of a quoted key; so the '00' of
+# '20:38:00Z' or the '&' of 'AT &amp; T' do not count.  Each candidate character is found with
+# str.find, which is several times faster than a regular expression over the whole text, and
+# only its few occurrences are looked at.
+_INDICATORS = "&*!%|>@`[{"
 _AFTER_ZERO = frozenset("0123456789_bBoOxX")
 
 
@@ -260,6 +265,8 @@ def _typed_apart(text: str) -> bool:
     """True when some node of `text` starts the way the two YAML versions could read apart."""
     if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
         return True
+    if not text.replace("\n", " ").replace("\xa0", " ").isprintable():
+        return True
     find = text.find
     for mark in _INDICATORS:
         at = find(mark)
@@ -269,12 +276,20 @@ def _typed_apart(text: str) -> bool:
             at = find(mark, at + 1)
     at = find("0")
     while at >= 0:
-        if text[at + 1:at + 2] in _AFTER_ZERO:
-            signed = at and text[at - 1] in "+-"
-            if _starts_node(text, at - 1 if signed else at):
-                return True
+        if text[at + 1:at + 2] in _AFTER_ZERO and _starts_number(text, at):
+            return True
         at = find("0", at + 1)
+    at = find("_")
+    while at >= 0:
+        if _starts_number(text, at):
+            return True
+        at = find("_", at + 1)
     return False
+
+
+def _starts_number(text: str, at: int) -> bool:
+    """True when a node could start at `text[at]`, or at the sign just before it."""
+    return _starts_node(text, at - 1 if at and text[at - 1] in "+-" else at)
 
 
 # Text yaml-rs keeps as a string that PyYAML, had it been written plain, would type apart

@@ -156,3 +156,33 @@ def test_long_runs_of_digits_read_the_same(digits: int, where: str) -> None:
                                       "publishedDateTime: 2021-11-14T15:16:17Z",
                                       "webUrl: https://example.org/a", *lines])
         assert fast == reference
+
+
+# Found by a review: each read differently by yaml-rs and PyYAML, so each must go to PyYAML.
+READ_APART = [
+    "quality: _1", "heat: -_5", "quality: +_3", "quality: _5_2",
+    "images:\n  - url: https://example.org/a.png\n    width: _640",
+    "title: a\x01b", "title: a\x7fb", "title: a\x9fb", 'title: "a\ufffeb"',
+    "title: a\u2028b", "title: a\x85b", 'title: "a\x85b"', "title: a \u2029 b", "\ufeffexcerpt: x",
+    "topics: [?news]", "excerpt: [:x]", "excerpt: [a:]", "excerpt: {a: ?x}", 'excerpt: {"k"\n  : 5}',
+]
+WHOLE_FLOW = ['{{{others}, "quality" :010}}', '{{{others}, "quality" :-010}}', "{{{others}, 'heat' :0o17}}",
+              '{{{others}, ? "quality" :010}}', '{{{others}, "excerpt" :&a x}}',
+              '{{{others}, "excerpt" :!custom x}}', '{{{others}, "excerpt" :!!binary aGk=}}',
+              "{{{others}, quality:}}"]
+
+
+@pytest.mark.parametrize("line", READ_APART)
+def test_text_the_two_parsers_read_apart_reads_as_pyyaml_reads_it(line: str) -> None:
+    fast, reference = _read_both(["title: T", "published: true", "publishedDateTime: 2021-11-14T15:16:17Z",
+                                  "webUrl: https://example.org/a", line])
+    assert fast == reference
+
+
+@pytest.mark.parametrize("form", WHOLE_FLOW)
+def test_flow_mappings_the_two_parsers_read_apart_read_as_pyyaml_reads_them(form: str) -> None:
+    others = '"title":"T","published":true,"publishedDateTime":"2021-11-14T15:16:17Z","webUrl":"https://e.org/a"'
+    data = ("---\n" + form.format(others=others) + "\n---\n").encode("utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        fast, reference = _both("r.md", data, patch)
+    assert fast == reference
