@@ -34,7 +34,7 @@ import pytest
 
 import feeds.catalog.catalog as catalog_module
 from feeds.build import BuildReport, build_site
-from feeds.catalog import Catalog, catalog_path
+from feeds.catalog import Catalog, DamagedRow, catalog_path
 from feeds.layout import ALL_STEM
 from feeds.records import ReadResult
 from feeds.settings import Settings, replace
@@ -656,6 +656,8 @@ DAMAGES = {
     "listing of one file less": ("UPDATE listing SET entries = "
                                  f"X'{marshal.dumps([('a.md', 1, 2, 3, 4)]).hex()}'", "listing"),
     "listing row gone": ("DELETE FROM listing", "listing"),
+    # one name twice and another missing: as many entries as files, so only the names tell
+    "listing naming a file twice": ("UPDATE listing SET entries = X'{twice}'", "listing"),
 }
 
 
@@ -670,7 +672,9 @@ def test_a_damaged_catalog_row_gives_a_warning_and_the_same_bytes(
     assert path is not None
     statement, table = DAMAGES[damage]
     with sqlite3.connect(path) as db:
-        assert db.execute(statement).rowcount > 0, "nothing was damaged"
+        listing = marshal.loads(db.execute("SELECT entries FROM listing").fetchone()[0])
+        twice = marshal.dumps([listing[0], listing[0], *listing[2:]]).hex()
+        assert db.execute(statement.replace("{twice}", twice)).rowcount > 0, "nothing was damaged"
     (store / "new.md").write_text(_text("After damage", "https://example.org/d", "2030-01-01T00:00:00Z"))
     shutil.rmtree(settings.out)  # every file is made, so every record is loaded from the catalog
     report = build_site(settings)
@@ -1065,3 +1069,12 @@ def test_a_folder_emptied_and_filled_again_is_filled_in_bulk_like_a_cold_one(
     report = build_site(settings)
     assert bulks == [True]
     _assert_clean(tmp_path, settings, report)
+
+
+@pytest.mark.damages_catalog
+def test_inserting_into_a_catalog_with_a_damaged_listing_is_a_damaged_row() -> None:
+    with Catalog(None) as catalog:
+        catalog.insert([(name, ReadResult(name, unpublished=True)) for name in ("a.md", "b.md", "c.md")])
+        catalog.db.execute("UPDATE listing SET entries = ?", (marshal.dumps([1, 2, 3]),))
+        with pytest.raises(DamagedRow, match="listing"):
+            catalog.insert([("d.md", ReadResult("d.md", unpublished=True))])

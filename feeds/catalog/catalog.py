@@ -213,14 +213,22 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], list[bytes]]:
-    """The entries whose identity is not the one known (new files included), and the names of the
-    known files no longer listed (decode inside `decoding`: `known` comes from the catalog)."""
+def _by_name(known: list[Known]) -> dict[str, Known]:
+    """The listing's entries by file name (decode inside `decoding`: `known` comes from the catalog)."""
     was: dict[str, Known] = {}
     for entry in known:
         if type(entry) is not tuple or len(entry) != 5 or type(entry[0]) is not str:
             raise ValueError("the listing holds an entry that is not a file's name and identity")
+        if entry[0] in was:  # with another name missing, the count would still match the files table
+            raise ValueError("the listing names a file twice")
         was[entry[0]] = entry
+    return was
+
+
+def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], list[bytes]]:
+    """The entries whose identity is not the one known (new files included), and the names of the
+    known files no longer listed (decode inside `decoding`: `known` comes from the catalog)."""
+    was = _by_name(known)
     stale = [entry for entry in entries if was.pop(entry.name, None) != entry]
     return stale, [key(name) for name in was]
 
@@ -339,12 +347,13 @@ class Catalog:
         links: set[str] = set()
         with transaction(self.db):
             _, known = self._listing()
+            with decoding("the catalog's listing table"):
+                was = _by_name(known)
             batch = [encoded(name, result) for name, result in results]
             self._drop([key(parsed.name) for parsed in batch], touched, links)
             self._write(iter([batch]), touched, links, set(), True)
-            names = {parsed.name for parsed in batch}
-            self._keep_listing(sorted([*(e for e in known if e[0] not in names),
-                                       *((name, *UNREAD) for name in names)]))
+            was.update((parsed.name, (parsed.name, *UNREAD)) for parsed in batch)
+            self._keep_listing(sorted(was.values()))
         return frozenset(touched)
 
     def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], unread: set[str],
