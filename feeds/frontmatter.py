@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -263,28 +264,26 @@ def _starts_node(text: str, at: int) -> bool:
 
 def _typed_apart(text: str) -> bool:
     """True when some node of `text` starts the way the two YAML versions could read apart."""
-    if "\t" in text:  # PyYAML refuses tabs where YAML 1.2 lets them pass as white space
-        return True
+    # A tab too is refused here: PyYAML refuses it where YAML 1.2 lets it pass as white space.
     if not text.replace("\n", " ").replace("\xa0", " ").isprintable():
         return True
-    find = text.find
-    for mark in _INDICATORS:
-        at = find(mark)
-        while at >= 0:
-            if _starts_node(text, at):
-                return True
-            at = find(mark, at + 1)
-    at = find("0")
+    return (any(_found(text, mark, _starts_node) for mark in _INDICATORS)
+            or _found(text, "0", _leading_zero) or _found(text, "_", _starts_number))
+
+
+def _found(text: str, mark: str, starts: Callable[[str, int], bool]) -> bool:
+    """True when `starts` holds at some occurrence of `mark` in `text`."""
+    at = text.find(mark)
     while at >= 0:
-        if text[at + 1:at + 2] in _AFTER_ZERO and _starts_number(text, at):
+        if starts(text, at):
             return True
-        at = find("0", at + 1)
-    at = find("_")
-    while at >= 0:
-        if _starts_number(text, at):
-            return True
-        at = find("_", at + 1)
+        at = text.find(mark, at + 1)
     return False
+
+
+def _leading_zero(text: str, at: int) -> bool:
+    """True when the '0' at `text[at]` leads a number ('017', '0o17', '0_7') where a node starts."""
+    return text[at + 1:at + 2] in _AFTER_ZERO and _starts_number(text, at)
 
 
 def _starts_number(text: str, at: int) -> bool:

@@ -449,7 +449,7 @@ class Catalog:
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
         stems = set(stems)
-        named, logos = self._every_name_and_logo() if len(stems) >= BULK_SUMMARIES else (None, None)
+        every = self._every_name_and_logo() if len(stems) >= BULK_SUMMARIES else None
         for stem in sorted(stems):
             newest = self.db.execute("SELECT rec, id, digest FROM members WHERE feed=? AND shown=1 "
                                      "ORDER BY at, id LIMIT 1", (stem,)).fetchone()
@@ -457,11 +457,7 @@ class Catalog:
                 self.db.execute("DELETE FROM feeds WHERE stem=?", (stem,))
                 continue
             kind, feed_key = _feed(stem)
-            if named is not None and logos is not None:
-                total, name = named[stem]
-                logo = logos.get(stem)
-            else:
-                total, name, logo = self._name_and_logo(stem, kind)
+            total, name, logo = every[stem] if every is not None else self._name_and_logo(stem, kind)
             self.db.execute("INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?,?,?,?)",
                             (stem, _RANK[kind.name], feed_key, "" if kind is ALL else name, total,
                              logo if kind is PROVIDER else None, *newest))
@@ -481,28 +477,24 @@ class Catalog:
             logo = found[0] if found else None
         return total, name or "", logo
 
-    def _every_name_and_logo(self) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+    def _every_name_and_logo(self) -> dict[str, tuple[int, str, str | None]]:
         """`_name_and_logo` of every feed, from one pass over the members (for a cold store, where
         a query per feed would look up every member's row for its name and logo)."""
-        named: dict[str, tuple[int, str]] = {}
-        best: dict[str, tuple[int, str]] = {}
+        totals: dict[str, int] = {}
+        best: dict[str, tuple[int, str]] = {}  # the most given name's count, and the name
         for stem, name, count in self.db.execute(
                 "SELECT feed, name, count(*) FROM members WHERE shown=1 GROUP BY feed, name"):
-            total, _ = named.get(stem, (0, ""))
-            named[stem] = (total + count, "")
+            totals[stem] = totals.get(stem, 0) + count
             was = best.get(stem)
             if was is None or count > was[0] or (count == was[0] and name < was[1]):
                 best[stem] = (count, name)
-        for stem, (_, name) in best.items():
-            named[stem] = (named[stem][0], name)
-        logos: dict[str, str] = {}
-        newest: dict[str, tuple[float, str]] = {}
+        logos: dict[str, tuple[float, str, str]] = {}  # the newest member with a logo: at, id, logo
         for stem, at, id_, logo in self.db.execute(
                 "SELECT feed, at, id, logo FROM members WHERE shown=1 AND logo != ''"):
-            if stem not in newest or (at, id_) < newest[stem]:
-                newest[stem] = (at, id_)
-                logos[stem] = logo
-        return named, logos
+            if stem not in logos or (at, id_) < logos[stem][:2]:
+                logos[stem] = (at, id_, logo)
+        return {stem: (total, best[stem][1], logos[stem][2] if stem in logos else None)
+                for stem, total in totals.items()}
 
     # -- queries ---------------------------------------------------------------
     def feeds(self) -> list[Summary]:

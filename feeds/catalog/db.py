@@ -193,25 +193,6 @@ def waiting(db: sqlite3.Connection, seconds: float) -> Iterator[None]:
 
 
 # -- the row codec --------------------------------------------------------------
-
-def encode_listing(entries: Iterable[tuple[str, int, int, int, int]]) -> bytes:
-    """The folder's record files with their identities, as one value: read and compared in
-    milliseconds where 100,000 rows take a quarter of a second."""
-    return marshal.dumps([tuple(entry) for entry in entries])  # plain tuples: marshal takes no subclass
-
-
-def decode_listing(raw: bytes) -> list[tuple[str, int, int, int, int]]:
-    """The listing `encode_listing` wrote (raises on a damaged row: decode inside `decoding`).
-
-    Each entry's shape is checked where it is used (`catalog._changed`): a listing equal to the
-    folder's needs no check."""
-    try:
-        listing = marshal.loads(raw)
-    except EOFError as exc:  # a value cut short: marshal says so with an EOFError, not a ValueError
-        raise ValueError(f"the listing is cut short ({exc})") from None
-    if type(listing) is not list:
-        raise ValueError("the listing is not a list")
-    return listing
 class DamagedRow(sqlite3.DatabaseError):
     """A row of the catalog that does not decode into what was written to it."""
 
@@ -265,6 +246,26 @@ def decode(head: str, payload: str) -> Record:
         related=tuple(Related(r[0], r[1], r[2], datetime.fromisoformat(r[3]) if r[3] else None)
                       for r in related),
     )
+
+
+def encode_listing(entries: Iterable[tuple[str, int, int, int, int]]) -> bytes:
+    """The folder's record files with their identities, as one value: read and compared in
+    milliseconds where 100,000 rows take a quarter of a second."""
+    return marshal.dumps([tuple(entry) for entry in entries])  # plain tuples: marshal takes no subclass
+
+
+def decode_listing(raw: bytes) -> list[tuple[str, int, int, int, int]]:
+    """The listing `encode_listing` wrote (raises on a damaged row: decode inside `decoding`).
+
+    Each entry's shape is checked where it is used (`catalog._by_name`): a listing equal to the
+    folder's needs no check."""
+    try:
+        listing = marshal.loads(raw)
+    except EOFError as exc:  # a value cut short: marshal says so with an EOFError, not a ValueError
+        raise ValueError(f"the listing is cut short ({exc})") from None
+    if type(listing) is not list:
+        raise ValueError("the listing is not a list")
+    return listing
 
 
 def encode_problems(problems: list[Problem]) -> str | None:
