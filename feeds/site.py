@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from .records import Record
 from .render import FORMATS, feed_digest, feed_path, render_feed
 from .render import MANAGED as FEED_FILES
 from .settings import Settings
+from .workers import in_order
 
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
@@ -199,9 +199,8 @@ def make_many(work: list[tuple[Artifact, Source]], settings: Settings, jobs: int
     chunks = [(range(i, min(i + step, len(work))), settings) for i in range(0, len(work), step)]
     gc.freeze()  # the workers share the parent's records instead of copying what GC touches
     try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for chunk in pool.imap(_make_chunk, chunks):
-                yield from chunk
+        for chunk in in_order(_make_chunk, chunks, jobs):
+            yield from chunk
     finally:
         gc.unfreeze()
         _WORK.clear()

@@ -16,7 +16,6 @@ file by name; the others are kept, *hidden*, and shown again when it goes.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import sqlite3
 import time
@@ -30,6 +29,7 @@ from ..errors import Problem, printable, skipped
 from ..layout import ALL, ALL_STEM, KINDS, PROVIDER, TOPIC, Kind, memberships
 from ..records import ReadResult, Record
 from ..settings import Settings
+from ..workers import in_order
 from .db import (
     BUSY_SECONDS,
     INDEX_NAMES,
@@ -194,11 +194,10 @@ def read_files(entries: list[Entry], settings: Settings, progress: Progress | No
                 progress(len(parsed))
             yield parsed
         return
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        for parsed in pool.imap(_parse_chunk, chunks):
-            if progress:
-                progress(len(parsed))
-            yield parsed
+    for parsed in in_order(_parse_chunk, chunks, jobs):
+        if progress:
+            progress(len(parsed))
+        yield parsed
 
 
 @contextmanager
