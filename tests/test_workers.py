@@ -9,12 +9,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from feeds.workers import in_order
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _square(n: int) -> int:
@@ -58,3 +60,37 @@ def test_a_consumer_that_stops_early_with_large_results_under_way_does_not_hang(
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["stopped", "40"]
+
+
+KILLED = """
+import os, sys, time
+from feeds.workers import in_order
+
+def slow(n):
+    time.sleep(0.2)
+    return os.getpid()
+
+for pid in in_order(slow, range(1000), 3):
+    print(pid, flush=True)
+"""
+
+
+def test_the_workers_of_a_killed_caller_end() -> None:
+    with subprocess.Popen([sys.executable, "-c", textwrap.dedent(KILLED)], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True) as caller:
+        assert caller.stdout is not None
+        workers = {int(caller.stdout.readline()) for _ in range(12)}
+        assert len(workers) == 3
+        caller.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its killed caller"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended; only its parent may reap it
