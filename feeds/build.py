@@ -23,7 +23,7 @@ from typing import Any
 from .catalog import Catalog, Changes, Counts, Output, Progress, Ref, with_catalog
 from .catalog.db import stamp
 from .errors import Problem, SettingsError
-from .export import ExportResult, export_files
+from .export import ExportResult, export_files, remove_stale
 from .plan import Plan, plan_feed, plan_index, plan_site, summary_of
 from .records import Record
 from .settings import Settings
@@ -163,6 +163,15 @@ def _build(settings: Settings, catalog: Catalog, started: float, progress: Progr
     work: list[tuple[Artifact, Source]] = []
     with catalog.reading():  # one version of the catalog from planning to the last record loaded
         previous = catalog.outputs(real_out)
+        if not changes.any and _as_left(catalog, real_out, previous, changes.before, made_by):
+            plan = plan_index(catalog, settings)
+            problems = catalog.problems(changes.listing)
+            counts = catalog.counts(problems)
+            clock.lap("plan")
+            stray = remove_stale(out, {os.path.join(out, path) for path in previous}, MANAGED)
+            clock.lap("write")
+            return BuildReport(counts, problems, ExportResult(len(previous), paths_removed=tuple(stray)),
+                               time.perf_counter() - started, plan, unchanged=True, phases=clock.phases)
         plan, artifacts, kept = _planned(catalog, settings, changes, real_out, previous, made_by)
         current.extend(kept)
         loaded_records: dict[Ref, Record] = {}  # records shown by several feeds are loaded once
@@ -192,6 +201,13 @@ def _build(settings: Settings, catalog: Catalog, started: float, progress: Progr
     unchanged = not changes.any and not work
     return BuildReport(counts, problems, result, time.perf_counter() - started, plan, unchanged,
                        phases=clock.phases)
+
+
+def _as_left(catalog: Catalog, out: str, previous: dict[str, Output], version: int, made_by: str) -> bool:
+    """True when `out` holds, untouched, the site the last build made of this catalog `version` with
+    this code and settings: a plan would make every file as it is, and nothing is stale."""
+    return catalog.built(out) == (version, made_by) and all(
+        _intact(out, path, known) for path, known in previous.items())
 
 
 def _planned(catalog: Catalog, settings: Settings, changes: Changes, out: str, previous: dict[str, Output],

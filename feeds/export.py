@@ -163,12 +163,13 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
         failed = exc.filename or out
         raise ExportError(f"{failed}: cannot write the output ({exc.strerror}); "
                           "the previous output is left as it was") from None
-    removed = _remove_stale(out, wanted, managed)
+    removed = remove_stale(out, wanted, managed)
     return ExportResult(count, tuple(written), tuple(removed), tuple(same))
 
 
-def _remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[str]:
-    """Remove files matching `managed` that the site no longer has, never through a link."""
+def remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[str]:
+    """Remove files matching `managed` that the site no longer has (`wanted` holds the paths of
+    those it has, under `out`), never through a link; their site paths."""
     removed: list[str] = []
     real_out = os.path.realpath(out)
     by_folder: dict[str, list[str]] = {}

@@ -62,11 +62,10 @@ _ACTIVE = re.compile(r"(?i)\b(on[a-z]+)(\s*)=|\b((?:java|vb|live)script)(\s*):")
 
 def _defuse(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
-        text = escape(value)
-        if "=" not in text and "script" not in text.lower():  # nothing `_ACTIVE` could match
-            return text
+        if "=" not in value and "script" not in value.lower():  # nothing `_ACTIVE` could match
+            return escape(value)  # (escaping writes neither of them)
         return Markup(_ACTIVE.sub(lambda m: f"{m[1]}{m[2]}&#61;" if m[1] else f"{m[3]}{m[4]}&#58;",
-                                  str(text)))
+                                  str(escape(value))))
     return value
 
 

@@ -691,6 +691,47 @@ def test_a_damaged_catalog_row_gives_a_warning_and_the_same_bytes(
     _assert_clean(tmp_path, settings, again, f"{damage}, catalog deleted")
 
 
+# A file edited in place leaves the listing as long as the folder: each entry is checked against the
+# file it faces, and a listing that only looks the right length is still found damaged.
+IN_PLACE = {
+    "listing of lists": lambda listing: [list(entry) for entry in listing],
+    "listing naming a file twice": lambda listing: [listing[0], listing[0], *listing[2:]],
+    "listing of short entries": lambda listing: [entry[:4] for entry in listing],
+}
+
+
+@pytest.mark.parametrize("damage", sorted(IN_PLACE))
+def test_a_damaged_listing_is_found_when_a_file_is_edited_in_place(
+        tmp_path: Path, store: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = _settings(tmp_path, store)
+    build_site(settings)
+    path = catalog_path(settings)
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        listing = marshal.loads(db.execute("SELECT entries FROM listing").fetchone()[0])
+        db.execute("UPDATE listing SET entries = ?", (marshal.dumps(IN_PLACE[damage](listing)),))
+    victim = sorted(store.iterdir())[-1]
+    victim.write_text(victim.read_text() + "\n")
+    report = build_site(settings)
+    assert len(report.warnings) == 1 and str(path) in report.warnings[0], report.warnings
+    fallbacks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fallback")]
+    assert fallbacks and all("catalog's listing table" in f for f in fallbacks), fallbacks
+    _assert_clean(tmp_path, settings, report, damage)
+    path.unlink()
+
+
+def test_an_in_place_edit_rereads_only_that_file(tmp_path: Path, store: Path) -> None:
+    settings = _settings(tmp_path, store)
+    build_site(settings)
+    victim = sorted(store.iterdir())[2]
+    victim.write_text(victim.read_text() + "\n")
+    with Catalog(catalog_path(settings)) as catalog:
+        changes = catalog.update(store, settings)
+    assert (changes.read, changes.removed) == (1, 0)
+    report = build_site(settings)
+    _assert_clean(tmp_path, settings, report, "in place")
+
+
 # -- identities beyond 64 bits ------------------------------------------------------------
 BEYOND = 2**63 + 10**18  # nanoseconds: a time in 2292, which ext4, XFS and btrfs keep
 

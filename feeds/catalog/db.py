@@ -250,8 +250,9 @@ def decode(head: str, payload: str) -> Record:
 
 def encode_listing(entries: Iterable[tuple[str, int, int, int, int]]) -> bytes:
     """The folder's record files with their identities, as one value: read and compared in
-    milliseconds where 100,000 rows take a quarter of a second."""
-    return marshal.dumps([tuple(entry) for entry in entries])  # plain tuples: marshal takes no subclass
+    milliseconds where 100,000 rows take a quarter of a second.  Marshal's format 2 keeps no
+    table of the objects written, which halves the time to write it."""
+    return marshal.dumps([tuple(entry) for entry in entries], 2)  # plain tuples: marshal takes no subclass
 
 
 def decode_listing(raw: bytes) -> list[tuple[str, int, int, int, int]]:
