@@ -12,6 +12,7 @@ the full records it shows loaded.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -155,6 +156,17 @@ def _build(settings: Settings, catalog: Catalog, started: float, progress: Progr
     changes = catalog.update(Path(settings.records), settings, progress)
     clock.phases.update(changes.phases)  # scan, read and parse, catalog writes
     clock.restart()
+    # What the update left (the folder's listing: 100,000 tuples) lives to the end: the collector
+    # need not walk it each time it looks for garbage among what planning and pages make.
+    gc.freeze()
+    try:
+        return _plan_and_write(settings, catalog, started, changes, clock)
+    finally:
+        gc.unfreeze()
+
+
+def _plan_and_write(settings: Settings, catalog: Catalog, started: float, changes: Changes, clock: _Clock
+                    ) -> BuildReport:
     out = Path(settings.out)
     real_out = os.path.realpath(out)
     made_by = fingerprint(settings)
@@ -188,7 +200,7 @@ def _build(settings: Settings, catalog: Catalog, started: float, progress: Progr
             if known and known.digest == artifact.digest and _intact(real_out, artifact.path, known):
                 current.append(artifact.path)
             else:
-                work.append((artifact, loaded(artifact.source, full)))
+                work.append((artifact, loaded(artifact.source, full, catalog.headlines)))
         loaded_records.clear()
         problems = catalog.problems(changes.listing)
         counts = catalog.counts(problems)

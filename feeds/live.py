@@ -281,7 +281,7 @@ class LiveSite:
             if cached is not None:
                 self._bodies.move_to_end((*variant, artifact.digest))
             else:
-                source = loaded(artifact.source, self._full)
+                source = loaded(artifact.source, self._full, self._reader.headlines)
         if cached is not None:
             return self._dated(cached, variant, artifact.digest)
         data = artifact.make(source, self.settings)  # outside every lock: requests go on meanwhile

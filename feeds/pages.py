@@ -13,6 +13,7 @@ import base64
 import functools
 import hashlib
 import re
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from markupsafe import Markup, escape
 
 from .layout import ALL, PROVIDER, TOPIC
 from .plan import EMBED_LIMIT, EPOCH, FeedSpec, Plan
+from .records import Headline
 from .render import FORMATS
 from .settings import Settings
 
@@ -100,7 +102,25 @@ def _groups(plan: Plan) -> dict[str, Any]:
 
 def render_index(plan: Plan, settings: Settings) -> bytes:
     """The home page: every feed with its count, latest headline and formats."""
-    return _render("index.html", settings, css=PAGE_CSS, csp=PAGE_CSP, **_groups(plan))
+    return _render("index.html", settings, css=PAGE_CSS, csp=PAGE_CSP,
+                   feed_row=lambda spec: _feed_row(spec, settings.url), **_groups(plan))
+
+
+def _feed_row(spec: FeedSpec, url: Callable[[str], str]) -> Markup:
+    """One feed in the index: its page, count, formats and latest headline, every value passed
+    through the templates' own filter.  Made here, not in a template macro: the index of 100,000
+    records lists 2,000 feeds, and a macro call for each took a tenth of a second of a rebuild."""
+    formats = " · ".join(f'<a href="{_defuse(url(spec.stem + f.extension))}" type="{_defuse(f.media_type)}">'
+                         f'{_defuse(f.label)}</a>' for f in FORMATS.values())
+    row = (f'<a class="name" href="{_defuse(url(spec.page))}">{_defuse(spec.name)}</a> '
+           f'<span class="count">{spec.total}</span>\n<span class="formats">{formats}</span>\n')
+    if spec.records:
+        latest = spec.records[0]
+        if not isinstance(latest, Headline):
+            raise TypeError(f"{spec.stem}: its row is made once its headlines were loaded")
+        row += (f'<br><span class="latest">Latest: <a href="{_defuse(latest.link)}">'
+                f"{_defuse(latest.title)}</a></span>")
+    return Markup(row)
 
 
 def render_page(spec: FeedSpec, settings: Settings) -> bytes:

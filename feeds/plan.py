@@ -42,8 +42,8 @@ class FeedSpec:
             raise TypeError(f"{self.stem}: render a spec after its records were loaded")
         return self.records  # type: ignore[return-value]
 
-    def with_records(self, records: tuple[Record, ...]) -> FeedSpec:
-        """This feed, holding `records` (full records of the same entries)."""
+    def with_records(self, records: tuple[Headline, ...]) -> FeedSpec:
+        """This feed, holding `records` (full records, or headlines, of the same entries)."""
         return replace(self, records=records)
 
     def narrowed(self, limit: int) -> FeedSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,7 +30,7 @@ from .pages import (
     render_page,
 )
 from .plan import FeedSpec, Plan
-from .records import Record
+from .records import Headline, Record
 from .render import FORMATS, feed_digest, feed_path, render_feed
 from .render import MANAGED as FEED_FILES
 from .settings import Settings
@@ -42,6 +42,7 @@ JS = "text/javascript; charset=utf-8"
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
+Headlines = Callable[[tuple[Any, ...]], Sequence[Headline]]  # the headlines of refs
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,13 @@ def stem_of(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def loaded(source: Source, full: Full) -> Source:
-    """`source` holding the full records its file shows: a feed's newest, or each feed's newest one."""
+def loaded(source: Source, full: Full, headlines: Headlines) -> Source:
+    """`source` holding the records its file shows: a feed's newest in full, or each feed's newest
+    headline (all an index shows)."""
     if isinstance(source, FeedSpec):
         return source.with_records(full(source.records))
     if isinstance(source, Plan):
-        firsts = full(tuple(spec.records[0] for spec in source.feeds if spec.records))
+        firsts = headlines(tuple(spec.records[0] for spec in source.feeds if spec.records))
         newest = iter(firsts)
         return Plan(tuple(spec.with_records((next(newest),) if spec.records else ())
                           for spec in source.feeds))

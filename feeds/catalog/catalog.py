@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ..errors import Problem, printable, skipped
 from ..layout import ALL, ALL_STEM, KINDS, PROVIDER, TOPIC, Kind, memberships
-from ..records import ReadResult, Record
+from ..records import Headline, ReadResult, Record
 from ..settings import Settings
 from ..workers import in_order
 from .db import (
@@ -42,6 +42,7 @@ from .db import (
     busy,
     connect,
     decode,
+    decode_head,
     decode_listing,
     decode_problems,
     decoding,
@@ -58,6 +59,7 @@ from .scan import Entry, Listing, read_file, scan
 
 Progress = Callable[[int], None]
 Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size, times and inode
+H = TypeVar("H", Headline, Record)  # what is decoded of a record: its headline or all of it
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
 BULK_SUMMARIES = 256  # from this many feeds to summarise, one pass over every member beats a query each
@@ -345,7 +347,8 @@ class Catalog:
 
     def _keep_listing(self, entries: Iterable[Known]) -> None:
         """Keep `entries` as the listing the catalog last saw."""
-        self.db.execute("INSERT OR REPLACE INTO listing VALUES (1, ?)", (encode_listing(entries),))
+        with _collector_paused():  # 100,000 tuples made and dropped: nothing for it to free
+            self.db.execute("INSERT OR REPLACE INTO listing VALUES (1, ?)", (encode_listing(entries),))
 
     def insert(self, results: Iterable[tuple[str, ReadResult]]) -> frozenset[str]:
         """Write records already read (by file name), as `update` writes those it reads; the feeds
@@ -536,16 +539,23 @@ class Catalog:
 
     def records(self, refs: Iterable[Ref]) -> list[Record]:
         """The full records of `refs`, in their order."""
+        return self._decoded(refs, "head, payload", decode)
+
+    def headlines(self, refs: Iterable[Ref]) -> list[Headline]:
+        """The headlines of `refs` (what an index shows of a record), in their order."""
+        return self._decoded(refs, "head", decode_head)
+
+    def _decoded(self, refs: Iterable[Ref], columns: str, make: Callable[..., H]) -> list[H]:
         refs = list(refs)
         wanted = sorted({ref.rec for ref in refs})
-        found: dict[int, Record] = {}
+        found: dict[int, H] = {}
         with decoding("the catalog's records table"):
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
-                for rec, head, payload in self.db.execute(
-                        f"SELECT rec, head, payload FROM records WHERE rec IN ({','.join('?' * len(chunk))})",
-                        chunk):
-                    found[rec] = decode(head, payload)
+                marks = ",".join("?" * len(chunk))
+                for rec, *row in self.db.execute(f"SELECT rec, {columns} FROM records WHERE rec IN ({marks})",
+                                                 chunk):
+                    found[rec] = make(*row)
         records = []
         for ref in refs:
             record = found.get(ref.rec)

@@ -234,6 +234,16 @@ def encode_payload(record: Record) -> str:
                         for r in record.related]], ensure_ascii=False)
 
 
+def decode_head(head: str) -> Headline:
+    """The headline of a record kept in the catalog (raises on a damaged row: decode inside `decoding`)."""
+    (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
+    return Headline(
+        id=id_, source=source, title=title, link=link, published_at=datetime.fromisoformat(published_at),
+        provider=_provider(*provider), topics=tuple([_topic(*t) for t in topics]), quality=quality,
+        heat=heat, digest=digest,
+    )
+
+
 def decode(head: str, payload: str) -> Record:
     """The full record kept in the catalog (raises on a damaged row: decode inside `decoding`)."""
     (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
