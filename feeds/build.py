@@ -194,14 +194,21 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
             loaded_records.update(zip(missing, found, strict=True))
             return tuple(loaded_records[ref] for ref in refs)
 
+        # A feed's three formats and its page are made from one spec, the index and OPML from one
+        # plan: each is loaded once (by identity: `artifacts` keeps every one alive meanwhile).
+        sources: dict[int, Source] = {}
         for artifact in artifacts:
             digests[artifact.path] = artifact.digest
             known = previous.get(artifact.path)
             if known and known.digest == artifact.digest and _intact(real_out, artifact.path, known):
                 current.append(artifact.path)
-            else:
-                work.append((artifact, loaded(artifact.source, full, catalog.headlines)))
+                continue
+            source = sources.get(id(artifact.source))
+            if source is None:
+                source = sources[id(artifact.source)] = loaded(artifact.source, full, catalog.headlines)
+            work.append((artifact, source))
         loaded_records.clear()
+        sources.clear()
         problems = catalog.problems(changes.listing)
         counts = catalog.counts(problems)
     clock.lap("plan")
