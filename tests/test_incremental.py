@@ -732,6 +732,94 @@ def test_an_in_place_edit_rereads_only_that_file(tmp_path: Path, store: Path) ->
     _assert_clean(tmp_path, settings, report, "in place")
 
 
+# -- the listing in parts ------------------------------------------------------------------------------
+def _parts(path: Path) -> list[list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as db:
+        return [marshal.loads(raw) for (raw,) in db.execute("SELECT entries FROM listing ORDER BY part")]
+
+
+def _raw_parts(path: Path) -> dict[int, bytes]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT part, entries FROM listing"))
+
+
+def test_the_listing_in_parts_follows_every_edit_addition_and_removal(
+        tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_module, "LISTING_PART", 4)
+    rng = random.Random(13)
+    for n in range(30):
+        (store / f"m{n:03d}.md").write_text(_text(f"Story {n}", f"https://example.org/{n}",
+                                                  f"2030-01-{1 + n % 28:02d}T00:00:00Z"))
+    settings = _settings(tmp_path, store)
+    build_site(settings)
+    path = catalog_path(settings)
+    assert path is not None and len(_parts(path)) > 5
+    for round_ in range(25):
+        names = sorted(p.name for p in store.iterdir())
+        edited = rng.sample(names, rng.randint(0, 3))
+        deleted = rng.sample([n for n in names if n not in edited], rng.randint(0, 3))
+        added = [f"{rng.choice('0amnz')}{round_:02d}{i}.md" for i in range(rng.randint(0, 6))]
+        for name in edited:
+            (store / name).write_text((store / name).read_text() + "\n")
+        for name in deleted:
+            (store / name).unlink()
+        for i, name in enumerate(added):
+            (store / name).write_text(_text(f"Added {round_} {i}", f"https://example.org/a{round_}-{i}",
+                                            "2030-02-01T00:00:00Z"))
+        with Catalog(path) as catalog:
+            changes = catalog.update(store, settings)
+        where = f"round {round_}: edited {edited}, deleted {deleted}, added {added}"
+        assert (changes.read, changes.removed) == (len(edited) + len(added), len(deleted)), where
+        parts = _parts(path)
+        assert [tuple(e) for part in parts for e in part] == [
+            (e.name, e.size, e.mtime_ns, e.ctime_ns, e.ino) for e in changes.listing.entries], where
+        assert all(0 < len(part) <= 8 for part in parts), where
+    for entry in _parts(path)[2]:  # a part whose every file is gone
+        (store / str(entry[0])).unlink()
+    with Catalog(path) as catalog:
+        emptied = catalog.update(store, settings)
+    assert emptied.read == 0 and emptied.removed > 0
+    assert [tuple(e) for part in _parts(path) for e in part] == [tuple(e) for e in emptied.listing.entries]
+    victim = sorted(store.iterdir())[len(list(store.iterdir())) // 2]
+    victim.write_text(victim.read_text() + "\n")
+    before = _raw_parts(path)
+    with Catalog(path) as catalog:
+        assert catalog.update(store, settings).read == 1
+    after = _raw_parts(path)
+    assert after.keys() == before.keys()
+    assert sum(before[number] != raw for number, raw in after.items()) == 1, "one edit rewrites one part"
+    report = build_site(settings)
+    _assert_clean(tmp_path, settings, report, "after the rounds")
+
+
+PART_DAMAGES = {
+    "parts out of order": "UPDATE listing SET part = 100 - part",
+    "an empty part": f"UPDATE listing SET entries = X'{marshal.dumps([]).hex()}' WHERE part = 1",
+    "a part gone": "DELETE FROM listing WHERE part = 1",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(PART_DAMAGES))
+def test_a_damaged_part_of_the_listing_gives_a_warning_and_the_same_bytes(
+        tmp_path: Path, store: Path, damage: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(catalog_module, "LISTING_PART", 2)
+    settings = _settings(tmp_path, store)
+    build_site(settings)
+    path = catalog_path(settings)
+    assert path is not None and len(_parts(path)) >= 3
+    with sqlite3.connect(path) as db:
+        assert db.execute(PART_DAMAGES[damage]).rowcount > 0
+    victim = sorted(store.iterdir())[0]
+    victim.write_text(victim.read_text() + "\n")
+    report = build_site(settings)
+    assert len(report.warnings) == 1 and str(path) in report.warnings[0], report.warnings
+    fallbacks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fallback")]
+    assert fallbacks and all("catalog's listing table" in f for f in fallbacks), fallbacks
+    _assert_clean(tmp_path, settings, report, damage)
+    path.unlink()
+
+
 # -- identities beyond 64 bits ------------------------------------------------------------
 BEYOND = 2**63 + 10**18  # nanoseconds: a time in 2292, which ext4, XFS and btrfs keep
 

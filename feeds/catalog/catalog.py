@@ -19,9 +19,11 @@ import gc
 import os
 import sqlite3
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -62,6 +64,7 @@ Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size
 H = TypeVar("H", Headline, Record)  # what is decoded of a record: its headline or all of it
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
+LISTING_PART = 1_024  # files in one row of the listing: an edit rewrites its row, not the folder's
 BULK_SUMMARIES = 256  # from this many feeds to summarise, one pass over every member beats a query each
 DATING_WAIT = 1.0  # seconds a request waits to date a change while another process updates
 MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
@@ -99,6 +102,20 @@ class Parsed(NamedTuple):
     state: int
     problems: str | None
     row: Row | None
+
+
+class Part(NamedTuple):
+    """One row of the catalog's listing: a run of the files it last saw, in name order."""
+
+    number: int
+    known: list[Known]
+
+
+class Moved(NamedTuple):
+    """A part of the listing the folder no longer matches, and the entries now in its range."""
+
+    part: int
+    entries: list[Entry]
 
 
 class Ref(NamedTuple):
@@ -226,6 +243,35 @@ def _by_name(known: list[Known]) -> dict[str, Known]:
     return was
 
 
+def _first_name(known: list[Known]) -> str:
+    """The name a part of the listing starts at (decode inside `decoding`)."""
+    if not known or type(known[0]) is not tuple or not known[0] or type(known[0][0]) is not str:
+        raise ValueError("a part of the listing is empty or does not start with a file's name")
+    return known[0][0]
+
+
+def _compared(entries: list[Entry], parts: list[Part]) -> tuple[list[Entry], list[bytes], list[Moved] | None]:
+    """The entries whose identity is not the one known, the names of the known files no longer
+    listed, and the parts of the listing that changed, each with the entries that now fall in it
+    (None: no listing yet).  A part holds the names from its first one to the next part's first:
+    the folder's entries are cut at those names, and each piece compared with its part (decode
+    inside `decoding`: `parts` come from the catalog)."""
+    if not parts:
+        return list(entries), [], None
+    cuts = [0, *(bisect_left(entries, (part.known[0][0],)) for part in parts[1:]), len(entries)]
+    stale: list[Entry] = []
+    gone: list[bytes] = []
+    moved: list[Moved] = []
+    for part, (start, end) in zip(parts, pairwise(cuts), strict=True):
+        now = entries[start:end]
+        if now != part.known:
+            changed, dropped = _changed(now, part.known)
+            stale += changed
+            gone += dropped
+            moved.append(Moved(part.number, now))
+    return stale, gone, moved
+
+
 def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], list[bytes]]:
     """The entries whose identity is not the one known (new files included), and the names of the
     known files no longer listed (decode inside `decoding`: `known` comes from the catalog)."""
@@ -301,13 +347,9 @@ class Catalog:
             with _collector_paused():  # 200,000 tuples that live on: nothing for it to free
                 listing = scan(root)
                 scanned = time.perf_counter()
-                empty, known = self._listing()
-                stale: list[Entry] = []
-                gone: list[bytes] = []
-                if known != listing.entries:
-                    with decoding("the catalog's listing table"):
-                        stale, gone = _changed(listing.entries, known)
-                del known
+                empty, parts = self._listing()
+                with decoding("the catalog's listing table"):
+                    stale, gone, moved = _compared(listing.entries, parts)
             if progress and len(stale) < len(listing.entries):
                 progress(len(listing.entries) - len(stale))
             touched: set[str] = set()
@@ -322,33 +364,55 @@ class Catalog:
                                    bool(stale or gone), bulk=empty and len(stale) >= PARALLEL_FROM)
             if stale or gone:
                 started_listing = time.perf_counter()
-                self._keep_listing((entry.name, *UNREAD) if entry.name in unread else entry
-                                   for entry in listing.entries)
+                self._keep_listing(listing.entries, unread, moved)
                 writing += time.perf_counter() - started_listing
         ended = time.perf_counter()
         phases = {"scan": scanned - started, "read": ended - scanned - writing, "catalog": writing}
         after = version + 1 if stale or gone else version
         return Changes(listing, len(stale), len(gone), frozenset(touched), version, after, phases)
 
-    def _listing(self) -> tuple[bool, list[Known]]:
+    def _listing(self) -> tuple[bool, list[Part]]:
         """Whether the catalog knows no file yet, and the listing it last saw (name, size,
-        modification and change times, inode, sorted by name)."""
+        modification and change times, inode, sorted by name) in its parts, in order."""
         (files,) = self.db.execute("SELECT count(*) FROM files").fetchone()
-        row = self.db.execute("SELECT entries FROM listing").fetchone()
-        if row is None and not files:
+        rows = self.db.execute("SELECT part, entries FROM listing ORDER BY part").fetchall()
+        if not rows and not files:
             return True, []
         with decoding("the catalog's listing table"):
-            if row is None:
+            if not rows:
                 raise ValueError(f"no listing of the {files} files the catalog holds")
-            known = decode_listing(row[0])
-            if len(known) != files:
-                raise ValueError(f"the listing names {len(known)} files, the catalog holds {files}")
-        return not files, known  # a folder that was empty: its first files are filled in bulk too
+            parts = [Part(number, decode_listing(raw)) for number, raw in rows]
+            named = sum(len(part.known) for part in parts)
+            if named != files:
+                raise ValueError(f"the listing names {named} files, the catalog holds {files}")
+            firsts = [_first_name(part.known) for part in parts]
+            if any(before >= after for before, after in pairwise(firsts)):
+                raise ValueError("the listing's parts are out of order")
+        return not files, parts  # a folder that was empty: its first files are filled in bulk too
 
-    def _keep_listing(self, entries: Iterable[Known]) -> None:
-        """Keep `entries` as the listing the catalog last saw."""
+    def _keep_listing(self, entries: list[Entry], unread: set[str], moved: list[Moved] | None) -> None:
+        """Keep `entries` as the listing the catalog last saw, the files in `unread` to be read
+        again: only the parts that `moved` names are written, unless the listing is cut anew."""
+        def kept(some: list[Entry]) -> list[Known]:
+            return [(entry.name, *UNREAD) if entry.name in unread else entry for entry in some]
+
         with _collector_paused():  # 100,000 tuples made and dropped: nothing for it to free
-            self.db.execute("INSERT OR REPLACE INTO listing VALUES (1, ?)", (encode_listing(entries),))
+            if moved is None or any(len(m.entries) > 2 * LISTING_PART for m in moved):
+                self._relist(kept(entries))
+                return
+            for m in moved:
+                if m.entries:
+                    self.db.execute("UPDATE listing SET entries=? WHERE part=?",
+                                    (encode_listing(kept(m.entries)), m.part))
+                else:
+                    self.db.execute("DELETE FROM listing WHERE part=?", (m.part,))
+
+    def _relist(self, known: list[Known]) -> None:
+        """Keep `known` (sorted by name) as the whole listing, cut into parts anew."""
+        self.db.execute("DELETE FROM listing")
+        self.db.executemany("INSERT INTO listing VALUES (?, ?)",
+                            [(number, encode_listing(known[start:start + LISTING_PART]))
+                             for number, start in enumerate(range(0, len(known), LISTING_PART))])
 
     def insert(self, results: Iterable[tuple[str, ReadResult]]) -> frozenset[str]:
         """Write records already read (by file name), as `update` writes those it reads; the feeds
@@ -357,14 +421,14 @@ class Catalog:
         touched: set[str] = set()
         links: set[str] = set()
         with transaction(self.db):
-            _, known = self._listing()
+            _, parts = self._listing()
             with decoding("the catalog's listing table"):
-                was = _by_name(known)
+                was = _by_name([entry for part in parts for entry in part.known])
             batch = [encoded(name, result) for name, result in results]
             self._drop([key(parsed.name) for parsed in batch], touched, links)
             self._write(iter([batch]), touched, links, set(), True)
             was.update((parsed.name, (parsed.name, *UNREAD)) for parsed in batch)
-            self._keep_listing(sorted(was.values()))
+            self._relist(sorted(was.values()))
         return frozenset(touched)
 
     def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], unread: set[str],

@@ -31,7 +31,7 @@ from ..settings import Settings
 # warning of their own); the test suite fails a test in which one happens unexpectedly.
 log = logging.getLogger("feeds.catalog")
 log.setLevel(logging.INFO)
-FORMAT = 7
+FORMAT = 8
 BUSY_SECONDS = 60.0  # how long to wait for another process that holds the write lock
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
@@ -39,7 +39,7 @@ _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excer
 _TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS listing (one INTEGER PRIMARY KEY CHECK (one = 1), entries BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS listing (part INTEGER PRIMARY KEY, entries BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS files (name BLOB PRIMARY KEY, state INTEGER NOT NULL, problems TEXT);
 CREATE TABLE IF NOT EXISTS records (
     rec INTEGER PRIMARY KEY, name BLOB NOT NULL, id TEXT NOT NULL, link TEXT NOT NULL,
