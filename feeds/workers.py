@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 Job = TypeVar("Job")
@@ -24,6 +22,9 @@ def in_order(work: Callable[[Job], Result], jobs: Sequence[Job], processes: int)
     part-way through sending a result larger than a pipe holds, as the results here are.
     Should the caller be killed, its workers end within a second instead of waiting forever.
     """
+    import multiprocessing  # here: a build or a server that forks nothing need not load them
+    from concurrent.futures import ProcessPoolExecutor
+
     executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_end_with, initargs=(os.getpid(),))
     try:
