@@ -700,6 +700,19 @@ IN_PLACE = {
 }
 
 
+def _edit_and_expect_a_listing_warning(tmp_path: Path, settings: Settings, victim: Path, path: Path,
+                                       caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    """Edit `victim` in place and build: one warning naming the catalog, listing fallbacks only,
+    a clean build's bytes; then the catalog is deleted, as the warning says."""
+    victim.write_text(victim.read_text() + "\n")
+    report = build_site(settings)
+    assert len(report.warnings) == 1 and str(path) in report.warnings[0], report.warnings
+    fallbacks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fallback")]
+    assert fallbacks and all("catalog's listing table" in f for f in fallbacks), fallbacks
+    _assert_clean(tmp_path, settings, report, damage)
+    path.unlink()
+
+
 @pytest.mark.parametrize("damage", sorted(IN_PLACE))
 def test_a_damaged_listing_is_found_when_a_file_is_edited_in_place(
         tmp_path: Path, store: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -710,14 +723,7 @@ def test_a_damaged_listing_is_found_when_a_file_is_edited_in_place(
     with sqlite3.connect(path) as db:
         listing = marshal.loads(db.execute("SELECT entries FROM listing").fetchone()[0])
         db.execute("UPDATE listing SET entries = ?", (marshal.dumps(IN_PLACE[damage](listing)),))
-    victim = sorted(store.iterdir())[-1]
-    victim.write_text(victim.read_text() + "\n")
-    report = build_site(settings)
-    assert len(report.warnings) == 1 and str(path) in report.warnings[0], report.warnings
-    fallbacks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fallback")]
-    assert fallbacks and all("catalog's listing table" in f for f in fallbacks), fallbacks
-    _assert_clean(tmp_path, settings, report, damage)
-    path.unlink()
+    _edit_and_expect_a_listing_warning(tmp_path, settings, sorted(store.iterdir())[-1], path, caplog, damage)
 
 
 def test_an_in_place_edit_rereads_only_that_file(tmp_path: Path, store: Path) -> None:
@@ -810,14 +816,7 @@ def test_a_damaged_part_of_the_listing_gives_a_warning_and_the_same_bytes(
     assert path is not None and len(_parts(path)) >= 3
     with sqlite3.connect(path) as db:
         assert db.execute(PART_DAMAGES[damage]).rowcount > 0
-    victim = sorted(store.iterdir())[0]
-    victim.write_text(victim.read_text() + "\n")
-    report = build_site(settings)
-    assert len(report.warnings) == 1 and str(path) in report.warnings[0], report.warnings
-    fallbacks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fallback")]
-    assert fallbacks and all("catalog's listing table" in f for f in fallbacks), fallbacks
-    _assert_clean(tmp_path, settings, report, damage)
-    path.unlink()
+    _edit_and_expect_a_listing_warning(tmp_path, settings, sorted(store.iterdir())[0], path, caplog, damage)
 
 
 # -- identities beyond 64 bits ------------------------------------------------------------

@@ -275,18 +275,9 @@ def _compared(entries: list[Entry], parts: list[Part]) -> tuple[list[Entry], lis
 def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], list[bytes]]:
     """The entries whose identity is not the one known (new files included), and the names of the
     known files no longer listed (decode inside `decoding`: `known` comes from the catalog)."""
-    if len(entries) == len(known):  # files edited in place: each entry faces its known self
-        differ = [i for i, (entry, seen) in enumerate(zip(entries, known, strict=True)) if entry != seen]
-        if all(_same_file(entries[i], known[i]) for i in differ):
-            return [entries[i] for i in differ], []
     was = _by_name(known)
     stale = [entry for entry in entries if was.pop(entry.name, None) != entry]
     return stale, [key(name) for name in was]
-
-
-def _same_file(entry: Entry, known: object) -> bool:
-    """True when `known` is an identity of the file `entry` names (another one: it changed)."""
-    return type(known) is tuple and len(known) == 5 and known[0] == entry.name
 
 
 def _feed(stem: str) -> tuple[Kind, str]:

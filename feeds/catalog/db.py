@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import __version__
 from ..errors import Problem, Severity
@@ -234,24 +234,25 @@ def encode_payload(record: Record) -> str:
                         for r in record.related]], ensure_ascii=False)
 
 
+def _head_fields(head: str) -> dict[str, Any]:
+    """The fields of a record's head (raises on a damaged row: decode inside `decoding`)."""
+    (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
+    return {"id": id_, "source": source, "title": title, "link": link,
+            "published_at": datetime.fromisoformat(published_at), "provider": _provider(*provider),
+            "topics": tuple([_topic(*t) for t in topics]), "quality": quality, "heat": heat, "digest": digest}
+
+
 def decode_head(head: str) -> Headline:
     """The headline of a record kept in the catalog (raises on a damaged row: decode inside `decoding`)."""
-    (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
-    return Headline(
-        id=id_, source=source, title=title, link=link, published_at=datetime.fromisoformat(published_at),
-        provider=_provider(*provider), topics=tuple([_topic(*t) for t in topics]), quality=quality,
-        heat=heat, digest=digest,
-    )
+    return Headline(**_head_fields(head))
 
 
 def decode(head: str, payload: str) -> Record:
     """The full record kept in the catalog (raises on a damaged row: decode inside `decoding`)."""
-    (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
+    fields = _head_fields(head)
     (excerpt, original_url, kind, video_url, published, images, related) = json.loads(payload)
     return Record(
-        id=id_, source=source, title=title, link=link, published_at=datetime.fromisoformat(published_at),
-        provider=_provider(*provider), topics=tuple([_topic(*t) for t in topics]), quality=quality,
-        heat=heat, digest=digest, excerpt=excerpt, original_url=original_url, kind=kind,
+        **fields, excerpt=excerpt, original_url=original_url, kind=kind,
         video_url=video_url, published=published, images=tuple(Image(*i) for i in images),
         related=tuple(Related(r[0], r[1], r[2], datetime.fromisoformat(r[3]) if r[3] else None)
                       for r in related),
