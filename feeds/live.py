@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .catalog import Catalog, Ref, busy, open_catalog, scan, unusable, unusable_warning
+from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning
 from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
 from .plan import plan_feed, plan_index, summary_of
@@ -68,6 +68,7 @@ class Body:
 
 
 Filters = tuple[int | None, int | None, int | None]  # limit, min_quality, min_heat
+Stamp = tuple[int, int, int]  # catalogs swapped in, refreshes, commits to the catalog file seen
 
 
 def _etag(data: bytes) -> str:
@@ -90,6 +91,8 @@ class LiveSite:
         self._cached_bytes = 0  # of every body in `_bodies`, plain and gzipped
         self._refreshes = 0  # how many times the folder was read again: kept bodies' dates are checked
         self._refreshing = False  # a thread is reading a change of the folder
+        self._swaps = 0  # catalogs served from so far (one in memory replaces a failed file)
+        self._commits: Commits | None = None
         self._problems: set[Problem] | None = None  # logged already (None: none looked at yet)
         self._problems_at = -1  # the catalog version they are of
         self._dirty = threading.Event()
@@ -117,6 +120,9 @@ class LiveSite:
         shared, and readers then take the writer's lock too."""
         self._writer = writer
         self._reader = writer if writer.path is None else Catalog(writer.path)
+        # The one replaced is not closed: a request may be asking it still (it closes when freed).
+        self._commits = None if writer.path is None else Commits(writer.path)
+        self._swaps += 1
         self._version = -1
         self._files: dict[str, dict[str, Artifact]] = {}  # by stem ("" for the site's own), this version
 
@@ -223,6 +229,24 @@ class LiveSite:
             if now != seen:
                 seen = now
                 self._dirty.set()
+
+    def stamp(self) -> Stamp | None:
+        """The state of the store as far as a request's answer goes: while it stays the same, the
+        same request gets the same answer.  None while a change of the folder waits to be read
+        (or before this process watches the folder): the next request reads it first.
+
+        Another worker's update is a commit to the catalog file; in memory, only this process's
+        refreshes change the catalog, and each is counted.
+        """
+        if self._dirty.is_set() or self._refreshing or (self._watch and self._watcher_pid != os.getpid()):
+            return None
+        commits = self._commits
+        try:
+            return self._swaps, self._refreshes, 0 if commits is None else commits()
+        except sqlite3.DatabaseError as exc:
+            if not unusable(exc):
+                raise
+            return None  # the catalog file failed: the request goes the way that handles (and logs) it
 
     # -- files ---------------------------------------------------------------------
     def _artifact(self, path: str, filters: Filters) -> Artifact | None:

@@ -1,27 +1,42 @@
-"""The live server: a thin Flask app that serves the static export's paths from a `LiveSite`.
+"""The live server: a thin Flask app that serves the static export's paths from a `LiveSite`,
+behind a fast path that answers again, without Flask, what Flask has answered.
 
 Views look a feed up, render it (or take its cached body) and return it with
 the headers feed readers expect: the format's media type, a strong ETag per
 representation, Last-Modified (when the representation last changed), Cache-Control, gzip
 when asked for, 304 for conditional requests, CORS on JSON Feed.  Every
 absolute URL comes from the configured base URL, never from the request.
+
+Most requests are polls for a body already made.  `FastPath` keeps, for each
+request path and query Flask answered from a body, the headers Werkzeug made
+for it (plain and gzipped, 200 and 304), and answers the same request again
+from them while the store is as it was (`LiveSite.stamp`).  Whatever it has
+not seen, or cannot answer exactly as Flask would (a Range, If-Match or
+If-Unmodified-Since, a request body, another method), goes to Flask.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
+from werkzeug.datastructures import Accept
+from werkzeug.http import is_resource_modified, parse_accept_header
 from werkzeug.wrappers import Response as BaseResponse
 
-from .live import Body, LiveSite
+from .live import Body, LiveSite, Stamp
 from .pages import EMBED_CSP, PAGE_CSP
 from .records import MAX_NUMBER
 from .settings import Settings, load_settings
 
 bp = Blueprint("feeds", __name__)
 NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"
+FAST_KEY = "feeds.fast"  # in the WSGI environ: the fast path and its stamp, for the view to keep its answer
 
 
 def _site() -> LiveSite:
@@ -58,8 +73,13 @@ def _filters(settings: Settings) -> tuple[int | None, int | None, int | None]:
             _int_arg("min_heat", -MAX_NUMBER, MAX_NUMBER))
 
 
-def _respond(body: Body, path: str, settings: Settings) -> Response:
-    packed = request.accept_encodings["gzip"] > 0 and len(body.gzipped) < len(body.data)
+def _packs(body: Body) -> bool:
+    """True when gzip makes `body` smaller, so a client that accepts it gets it."""
+    return len(body.gzipped) < len(body.data)
+
+
+def _response(body: Body, path: str, settings: Settings, packed: bool) -> Response:
+    """The 200 answer of `body` at `path`, gzipped or not, before the request's conditions."""
     response = Response(body.gzipped if packed else body.data, content_type=body.media_type)
     if packed:
         response.headers["Content-Encoding"] = "gzip"
@@ -76,6 +96,12 @@ def _respond(body: Body, path: str, settings: Settings) -> Response:
             EMBED_CSP if embed else PAGE_CSP + "; frame-ancestors 'none'")
         if not embed:
             response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _respond(body: Body, path: str, settings: Settings) -> Response:
+    packed = request.accept_encodings["gzip"] > 0 and _packs(body)
+    response = _response(body, path, settings, packed)
     response.make_conditional(request)
     del response.headers["Date"]  # the WSGI server sends its own; two confuse caches
     return response
@@ -97,6 +123,9 @@ def site_file(path: str) -> BaseResponse:
     body = site.render(path, limit, min_quality, min_heat)
     if body is None:
         return _text(NOT_FOUND, 404)
+    fast: tuple[FastPath, Stamp] | None = request.environ.get(FAST_KEY)
+    if fast is not None:
+        fast[0].keep(request.environ, fast[1], body, path)
     return _respond(body, path, site.settings)
 
 
@@ -106,14 +135,130 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# -- the fast path ----------------------------------------------------------------------
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Headers = list[tuple[str, str]]
+_MEMO_SIZE = 4096  # distinct header values remembered; a client sending random ones only refills it
+
+
+def _unusual(environ: dict[str, Any]) -> bool:
+    """True for a request with a body or a header whose answer Flask works out case by case."""
+    return (environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_IF_MATCH" in environ
+            or "HTTP_IF_UNMODIFIED_SINCE" in environ or "HTTP_RANGE" in environ or "HTTP_IF_RANGE" in environ
+            or "HTTP_TRANSFER_ENCODING" in environ)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One representation as Flask sends it: status lines and header lists for a 200 and a 304."""
+
+    ok: tuple[str, Headers]
+    not_modified: tuple[str, Headers]
+    etag: str | None  # the ETag and Last-Modified header values the request's conditions are held against
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What the fast path answers a request path and query with, while the store is at `stamp`."""
+
+    stamp: Stamp
+    body: weakref.ref[Body]  # the body cache decides how long a body lives, not the fast path
+    plain: _Answer
+    packed: _Answer | None  # None when gzip does not make the body smaller
+
+
+def _answer(body: Body, path: str, settings: Settings, packed: bool, environ: dict[str, Any]) -> _Answer:
+    """Flask's own answer for `body`, found the way Flask makes it (`_response`, `_headers`)."""
+    response = _headers(_response(body, path, settings, packed))
+    ok = (response.status, response.get_wsgi_headers(environ).to_wsgi_list())
+    response.status_code = 304
+    not_modified = (response.status, response.get_wsgi_headers(environ).to_wsgi_list())
+    return _Answer(ok, not_modified, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+
+class FastPath:
+    """WSGI middleware: answers again what Flask answered from a kept body, without Flask."""
+
+    def __init__(self, app: WSGIApp, site: LiveSite, size: int = 10_000) -> None:
+        self._app = app
+        self._site = site
+        self._size = size
+        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._lock = threading.Lock()
+        self._gzip: dict[str | None, bool] = {}  # Accept-Encoding -> gzip accepted
+        self._modified: dict[tuple[str | None, str | None, str | None, str | None], bool] = {}
+        self.hits = 0  # requests answered here (the tests check the fast path is taken)
+
+    def keep(self, environ: dict[str, Any], stamp: Stamp, body: Body, path: str) -> None:
+        """Keep the answers Flask gives for `body` to this request's path and query."""
+        settings = self._site.settings
+        kept = _Kept(stamp, weakref.ref(body), _answer(body, path, settings, False, environ),
+                     _answer(body, path, settings, True, environ) if _packs(body) else None)
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        with self._lock:
+            self._kept.pop(key, None)
+            while len(self._kept) >= self._size:  # the oldest go first
+                del self._kept[next(iter(self._kept))]
+            self._kept[key] = kept
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method != "GET" and method != "HEAD":
+            return self._app(environ, start_response)
+        stamp = self._site.stamp()
+        kept = self._kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        if (kept is None or stamp is None or kept.stamp != stamp or _unusual(environ)):
+            environ[FAST_KEY] = None if stamp is None else (self, stamp)
+            return self._app(environ, start_response)
+        body = kept.body()
+        if body is None:
+            environ[FAST_KEY] = (self, stamp)
+            return self._app(environ, start_response)
+        packed = kept.packed is not None and self._accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        answer = kept.packed if packed and kept.packed is not None else kept.plain
+        modified = self._is_modified(environ, answer)
+        status, headers = answer.ok if modified else answer.not_modified
+        self.hits += 1
+        start_response(status, list(headers))  # a copy: servers may add to the list
+        if not modified or method == "HEAD":
+            return []
+        return [body.gzipped if packed else body.data]
+
+    def _accepts_gzip(self, header: str | None) -> bool:
+        accepted = self._gzip.get(header)
+        if accepted is None:
+            accepted = parse_accept_header(header, Accept)["gzip"] > 0
+            if len(self._gzip) >= _MEMO_SIZE:
+                self._gzip.clear()
+            self._gzip[header] = accepted
+        return accepted
+
+    def _is_modified(self, environ: dict[str, Any], answer: _Answer) -> bool:
+        none_match = environ.get("HTTP_IF_NONE_MATCH")
+        since = environ.get("HTTP_IF_MODIFIED_SINCE")
+        if none_match is None and since is None:
+            return True
+        key = (none_match, since, answer.etag, answer.last_modified)
+        modified = self._modified.get(key)
+        if modified is None:
+            modified = is_resource_modified(environ, answer.etag, last_modified=answer.last_modified)
+            if len(self._modified) >= _MEMO_SIZE:
+                self._modified.clear()
+            self._modified[key] = modified
+        return modified
+
+
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None,
-               watch: bool = True) -> Flask:
-    """The WSGI app serving `settings` (default: settings file and FEEDS_* variables)."""
+               watch: bool = True, fast: bool = True) -> Flask:
+    """The WSGI app serving `settings` (default: settings file and FEEDS_* variables); `fast` puts
+    the fast path in front of Flask."""
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=16 * 1024, DEBUG=False, PROPAGATE_EXCEPTIONS=False)
     app.config.update(test_config or {})
     app.url_map.strict_slashes = False
-    app.extensions["feeds"] = LiveSite(settings or load_settings(), watch=watch)
+    site = app.extensions["feeds"] = LiveSite(settings or load_settings(), watch=watch)
     app.register_blueprint(bp)
     app.after_request(_headers)
     app.register_error_handler(404, lambda e: _text(NOT_FOUND, 404))
@@ -121,4 +266,6 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
                                                     Allow="GET, HEAD"))
     app.register_error_handler(413, lambda e: _text("Request body too large.\n", 413))
     app.register_error_handler(400, lambda e: _text("Bad request.\n", 400))
+    if fast:
+        app.wsgi_app = FastPath(app.wsgi_app, site)  # type: ignore[method-assign]
     return app

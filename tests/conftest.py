@@ -5,7 +5,9 @@
 * `read_fields`: reads a record from fields without touching the disk;
 * `build`: runs `build_site` (optionally on another store or with other settings);
 * `seeds_dir`, `corpus_dir` (skips when ../shared is absent), `runner` (click's CliRunner);
-* `seeds_site`: the seeds built once for the session, for read-only checks.
+* `seeds_site`: the seeds built once for the session, for read-only checks;
+* `answered_by`: runs a live-server test with Flask answering alone, then through the fast path
+  (`fastproof.TwiceClient`); a module opts in with ``pytestmark = pytest.mark.usefixtures("answered_by")``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from feeds.build import BuildReport, build_site
 from feeds.records import ReadResult, read_record
 from feeds.settings import Settings, replace
+from feeds.web import FastPath
 
+from .fastproof import TwiceClient
 from .feedcheck import BASE_URL, CORPUS, SEEDS, SITE_TITLE
 from .stores import RecordWriter, Site, build_into, record_fields, record_text
 
@@ -165,3 +170,14 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     work.mkdir()
     monkeypatch.chdir(work)
     yield work
+
+
+@pytest.fixture(params=["flask", "fast path"])
+def answered_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Who answers the live server's requests: Flask alone, or the fast path in front of it (every
+    GET and HEAD then asked until the fast path answers it, and checked to be answered the same)."""
+    if request.param == "flask":
+        monkeypatch.setattr(FastPath, "__call__", lambda self, environ, start: self._app(environ, start))
+    else:
+        monkeypatch.setattr(Flask, "test_client_class", TwiceClient)
+    return str(request.param)

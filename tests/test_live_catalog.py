@@ -45,6 +45,9 @@ from tests.stores import read_store
 from tests.test_incremental import _clean, _record, _tree
 from tests.test_web import live_files
 
+# Every request is answered by Flask alone, then through the fast path in front of it (conftest).
+pytestmark = pytest.mark.usefixtures("answered_by")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -54,6 +54,9 @@ from feeds.web import create_app
 
 from .stores import plan_records, read_store, record_fields, record_text
 
+# Every request is answered by Flask alone, then through the fast path in front of it (conftest).
+pytestmark = pytest.mark.usefixtures("answered_by")
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 # ../shared sits beside the repository; never assume the working directory.

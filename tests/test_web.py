@@ -40,6 +40,9 @@ from feeds.catalog import Catalog
 from feeds.settings import Settings
 from feeds.web import create_app
 
+# Every request is answered by Flask alone, then through the fast path in front of it (conftest).
+pytestmark = pytest.mark.usefixtures("answered_by")
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 # ../shared sits beside the repository; never assume the working directory.

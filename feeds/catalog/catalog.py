@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import os
 import sqlite3
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -294,6 +295,21 @@ _SUMMARY = "stem, key, name, total, logo, newest, newest_id, newest_digest"
 def _summary(stem: str, feed_key: str, name: str, total: int, logo: str | None, rec: int, newest_id: str,
              digest: str) -> Summary:
     return Summary(stem, _feed(stem)[0], feed_key, name, total, logo, Ref(newest_id, digest, rec))
+
+
+class Commits:
+    """How many commits other connections made to a catalog file, asked cheaply (``PRAGMA
+    data_version`` reads the WAL's index, not the file): a live server's fast path asks it before
+    every answer whether the catalog moved since the answer was kept."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()  # one connection, asked by every request thread
+
+    def __call__(self) -> int:
+        with self._lock:
+            (value,) = self._db.execute("PRAGMA data_version").fetchone()
+        return int(value)
 
 
 class Catalog:
