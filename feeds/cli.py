@@ -180,18 +180,35 @@ def _few_arenas() -> None:
               help="Interface to listen on (an IP address or host name).")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on (1-65535).")
-def serve(host: str, port: int, **cli: Any) -> None:
-    """Serve every feed live, picking up record changes without a restart (development server)."""
-    from .web import create_app  # Flask is only needed here
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Serve in production: this many worker processes of granian, a production HTTP "
+                   "server (one or two per CPU core). Without it, the simple development server.")
+def serve(host: str, port: int, workers: int | None, **cli: Any) -> None:
+    """Serve every feed live, picking up record changes without a restart."""
+    from .live import prepare
+    from .web import create_app, serve_production  # Flask (and granian) are only needed here
 
     try:
         settings = _load(**cli)
         if settings.base_url == OPTIONS_BY_NAME["base_url"].default and port != 5000:
             settings = replace(settings, base_url=f"http://{_url_host(host)}:{port}/")
-        app = create_app(settings)
+        app = None
+        if workers:  # the workers make their own apps, from a catalog read here first
+            warning = prepare(settings)
+            if warning:
+                click.echo(f"warning: {warning}", err=True)
+        else:
+            app = create_app(settings)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
     _few_arenas()
-    click.echo(f"serving {settings.records}/ at http://{_url_host(host)}:{port}/feed.atom "
+    kind = f"{workers} granian worker(s)" if workers else "the development server"
+    click.echo(f"serving {settings.records}/ at http://{_url_host(host)}:{port}/feed.atom with {kind} "
                f"(links use {settings.base_url}); Ctrl-C stops")
-    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+    if app is None:
+        try:
+            serve_production(settings, host, port, workers or 1)
+        except FeedsError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)

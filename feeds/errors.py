@@ -4,7 +4,8 @@
     ├── SettingsError   a setting is missing, mistyped or out of range
     ├── StoreError      the record folder itself cannot be read
     ├── ExportError     the output folder cannot be written
-    └── CacheBusy       another process held the record cache for longer than we wait
+    ├── CacheBusy       another process held the record cache for longer than we wait
+    └── ServeError      the live server cannot listen where it was told to
 
 Problems with single records are not exceptions: a bad record is skipped and
 reported as a `Problem` (file, field, message) so that the rest of the store
@@ -36,6 +37,10 @@ class ExportError(FeedsError):
 
 class CacheBusy(FeedsError):
     """Another process held the record cache for longer than a build waits for it."""
+
+
+class ServeError(FeedsError):
+    """The live server cannot listen on the address and port it was given."""
 
 
 class Severity(StrEnum):

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning
+from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning, with_catalog
 from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
 from .plan import plan_feed, plan_index, summary_of
@@ -68,11 +68,20 @@ class Body:
 
 
 Filters = tuple[int | None, int | None, int | None]  # limit, min_quality, min_heat
-Stamp = tuple[int, int, int]  # catalogs swapped in, refreshes, commits to the catalog file seen
+Stamp = tuple[int, int, bytes]  # catalogs swapped in, refreshes, the catalog file's commits
 
 
 def _etag(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def prepare(settings: Settings) -> str | None:
+    """Bring the catalog of `settings` up to date, and close it; a warning when its file cannot be
+    used.  Run before server workers start: a bad folder is then one error, not a worker dying at
+    every start, and the workers find the store read (with every core) instead of racing to."""
+    records = Path(settings.records)
+    _, warning = with_catalog(settings, lambda catalog: catalog.update(records, settings))
+    return warning
 
 
 def server_name(settings: Settings) -> str:
@@ -242,7 +251,7 @@ class LiveSite:
             return None
         commits = self._commits
         try:
-            return self._swaps, self._refreshes, 0 if commits is None else commits()
+            return self._swaps, self._refreshes, b"" if commits is None else commits()
         except sqlite3.DatabaseError as exc:
             if not unusable(exc):
                 raise

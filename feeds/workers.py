@@ -26,7 +26,7 @@ def in_order(work: Callable[[Job], Result], jobs: Sequence[Job], processes: int)
     from concurrent.futures import ProcessPoolExecutor
 
     executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_end_with, initargs=(os.getpid(),))
+                                   initializer=end_with, initargs=(os.getpid(),))
     try:
         yield from executor.map(work, jobs)
     finally:
@@ -36,7 +36,7 @@ def in_order(work: Callable[[Job], Result], jobs: Sequence[Job], processes: int)
 ORPHAN_CHECK = 0.5  # seconds between a worker's looks at whether its caller still runs
 
 
-def _end_with(caller: int) -> None:
+def end_with(caller: int) -> None:
     """In a worker: end when the process that started it is gone (killed, so it could not say)."""
 
     def watch() -> None:

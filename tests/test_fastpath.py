@@ -9,10 +9,13 @@ bounds, and that polls really are answered by it.
 from __future__ import annotations
 
 import gc
+import mmap
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
+from feeds.catalog import Catalog, Commits
 from feeds.live import LiveSite
 from feeds.web import FastPath, create_app
 
@@ -90,3 +93,19 @@ def test_the_kept_answers_are_bounded(tmp_path: Path) -> None:
             assert client.get(f"/feed.rss?utm={n}").status_code == 200
     assert len(fast._kept) == 16
     assert ("/feed.rss", "utm=99") in fast._kept and ("/feed.rss", "utm=0") not in fast._kept
+
+
+@pytest.mark.parametrize("mapped", [True, False], ids=["WAL index", "data_version"])
+def test_commits_tell_every_commit_by_another_connection(tmp_path: Path, mapped: bool,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not mapped:
+        monkeypatch.setattr(mmap, "mmap", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(19, "no")))
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    commits = Commits(tmp_path / "catalog.sqlite3")
+    assert (commits._index is not None) == mapped
+    seen = {commits()}
+    for n in range(5):
+        assert commits() in seen, "a value changed with no commit"
+        catalog.changed_at("live:test", f"feed.atom?limit={n}", "etag", 1_000 + n)
+        assert commits() not in seen, f"commit {n} went unnoticed"
+        seen.add(commits())

@@ -1,6 +1,8 @@
-"""The real server (`feeds serve`) on 127.0.0.1, with real clients.
+"""The real server (`feeds serve`, and `feeds serve --workers 2` on granian) on 127.0.0.1, with
+real clients.
 
-A subprocess serves a private copy of the seeds; feedparser subscribes to it
+A subprocess serves a private copy of the seeds (every test runs against the
+development server and the production command); feedparser subscribes to it
 with its ETag/modified arguments, record files are added, edited, deleted and
 broken under the running server, a second server process shares its catalog
 file, and newsboat (through ``../shared/validate/reader-check``) polls it
@@ -12,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +47,23 @@ class Server:
     port: int
     records: Path
     log: Path
+    workers: int | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
     def get(self, path: str, headers: dict[str, str] | None = None,
-            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-        """(status, headers, body) of one request; HTTP errors are answers, not exceptions."""
+            method: str = "GET") -> tuple[int, Message, bytes]:
+        """(status, headers, body) of one request; HTTP errors are answers, not exceptions.  Header
+        names are looked up whatever their case (granian sends them in lower case)."""
         request = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, dict(response.headers), response.read()
+                return response.status, response.headers, response.read()
         except urllib.error.HTTPError as exc:
             with exc:
-                return exc.code, dict(exc.headers), exc.read()
+                return exc.code, exc.headers, exc.read()
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -70,10 +76,11 @@ def free_port() -> int:
         return port
 
 
-def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None) -> Server:
-    """`python -m feeds serve` on a free port, answering /feed.atom, or a failure with its log
-    (``tmp_path/name-N.log``); every server started in `tmp_path` shares its catalog folder.
-    Its links use `base_url` (default: its own address)."""
+def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None,
+                 workers: int | None = None) -> Server:
+    """`python -m feeds serve` (with `workers`: ``--workers N``) on a free port, answering
+    /feed.atom, or a failure with its log (``tmp_path/name-N.log``); every server started in
+    `tmp_path` shares its catalog folder.  Its links use `base_url` (default: its own address)."""
     work = tmp_path / "cwd"  # no feeds.toml from the developer's working directory
     work.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
@@ -85,9 +92,10 @@ def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: 
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "feeds", "serve", "--records", str(records), "--port", str(port),
-                 "--base-url", base_url or f"http://127.0.0.1:{port}/"],
+                 "--base-url", base_url or f"http://127.0.0.1:{port}/",
+                 *(["--workers", str(workers)] if workers else [])],
                 cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        server = Server(process, port, records, log)
+        server = Server(process, port, records, log, workers)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -112,12 +120,13 @@ def stop(server: Server) -> None:
             server.process.wait(timeout=10)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """The real server over a private copy of the seeds; always stopped afterwards."""
+@pytest.fixture(params=[None, 2], ids=["development", "production"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The real server over a private copy of the seeds, as `feeds serve` and as
+    `feeds serve --workers 2`; always stopped afterwards."""
     records = tmp_path / "records"
     shutil.copytree(SEEDS, records)
-    running = start_server(tmp_path, records)
+    running = start_server(tmp_path, records, workers=request.param)
     try:
         yield running
     finally:
@@ -280,7 +289,7 @@ def test_conditional_poll_sees_a_change(server: Server) -> None:
 def test_two_servers_share_one_catalog_file(server: Server, tmp_path: Path) -> None:
     """Two processes serving one store (as workers do) share its catalog file: each serves a change
     without a restart, and both give a representation the same validators."""
-    other = start_server(tmp_path, server.records, name="other", base_url=server.url)
+    other = start_server(tmp_path, server.records, name="other", base_url=server.url, workers=server.workers)
     try:
         caches = sorted(p.name for p in (tmp_path / "cache").glob("records-*.sqlite3"))
         assert len(caches) == 1, caches
@@ -317,3 +326,55 @@ def test_newsboat_polls_conditionally(server: Server) -> None:
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
     assert "3 passed, 0 failed" in report, report
+
+
+# -- the production command ------------------------------------------------------------------
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_production_workers_end_with_their_server(tmp_path: Path) -> None:
+    """Stopped (SIGTERM) or killed (SIGKILL), `feeds serve --workers 2` leaves no worker serving."""
+    records = tmp_path / "records"
+    shutil.copytree(SEEDS, records)
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        running = start_server(tmp_path, records, name=f"stop-{how.name}", workers=2)
+        children = subprocess.run(["pgrep", "-P", str(running.process.pid)], capture_output=True, text=True,
+                                  check=False)
+        workers = [int(pid) for pid in children.stdout.split()]
+        assert len(workers) >= 2, (workers, running.log_text())
+        running.process.send_signal(how)
+        running.process.wait(timeout=15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (_listening(running.port) or any(map(_alive, workers))):
+            time.sleep(0.1)
+        assert not _listening(running.port), f"a worker still serves after {how.name}"
+        assert not any(_alive(pid) for pid in workers), f"a worker outlived its server ({how.name})"
+        assert "Traceback" not in running.log_text(), running.log_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone but for its exit status, which only its parent (init, now) collects.
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        return stat.read().rpartition(")")[2].split()[0] != "Z"
+
+
+def test_production_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["serve", "--records", str(SEEDS), "--workers", "2", "--port", str(port)]
+        done = subprocess.run([sys.executable, "-m", "feeds", *command], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False,
+                              env={**os.environ, "FEEDS_CACHE_DIR": "off", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"Error: 127.0.0.1:{port}: cannot listen there (Address already in use); "
+                                   "choose another --port or --host"), done.stderr

@@ -16,6 +16,7 @@ file by name; the others are kept, *hidden*, and shown again when it goes.
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import sqlite3
 import threading
@@ -298,18 +299,35 @@ def _summary(stem: str, feed_key: str, name: str, total: int, logo: str | None, 
 
 
 class Commits:
-    """How many commits other connections made to a catalog file, asked cheaply (``PRAGMA
-    data_version`` reads the WAL's index, not the file): a live server's fast path asks it before
-    every answer whether the catalog moved since the answer was kept."""
+    """Tells whether the catalog file took a commit, cheaply: a live server's fast path asks before
+    every answer whether the catalog moved since the answer was kept.
+
+    It reads the header of the WAL index (the ``-shm`` file through which SQLite's connections
+    share the WAL; https://www.sqlite.org/walformat.html), which every commit rewrites: a tenth of
+    a microsecond.  Where that file cannot be mapped it asks ``PRAGMA data_version`` (6 µs).
+    """
+
+    HEADER = 96  # bytes: the two copies of the WAL-index header, with the commit counter and frame
 
     def __init__(self, path: Path) -> None:
+        # This connection also keeps the -shm file in place (SQLite removes it with the last one).
         self._db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()  # one connection, asked by every request thread
+        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # maps the WAL index
+        self._lock = threading.Lock()  # the connection is asked by every request thread
+        self._index: mmap.mmap | None = None
+        try:
+            with open(f"{path}-shm", "rb") as handle:
+                self._index = mmap.mmap(handle.fileno(), self.HEADER, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:  # no WAL index on this file system: the pragma it is
+            log.debug("%s-shm: cannot map the WAL index (%s); asking data_version", path, exc)
 
-    def __call__(self) -> int:
+    def __call__(self) -> bytes:
+        """A value that differs after every commit to the file (by any connection but this one)."""
+        if self._index is not None:
+            return self._index[:self.HEADER]
         with self._lock:
             (value,) = self._db.execute("PRAGMA data_version").fetchone()
-        return int(value)
+        return str(value).encode()
 
 
 class Catalog:
