@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""Load benchmark: the live server (gunicorn) against nginx serving the static export.
+"""Load benchmark: the live server (``feeds serve --workers 2``) against nginx serving the static export.
 
 Not a test.  For each store (the seeds, the real corpus in ../shared, and a
 generated corpus of --n records) it builds the static export, serves it with
-nginx and serves the same store live with ``gunicorn -w 2 wsgi:app``, both on
+nginx and serves the same store live with ``feeds serve --workers 2`` (granian; ``--live gunicorn``
+for ``gunicorn -w 2 wsgi:app``), both on
 127.0.0.1, and drives each with ``wrk`` for three cases on the store's largest
 topic feed: a full 200, a full 200 gzipped (what feed readers ask for), and a
 conditional poll answered 304.  It prints requests per second and latency
-percentiles side by side, with gunicorn/nginx as a ratio, as a Markdown table.
+percentiles side by side, with live ÷ nginx as a ratio against the issue's goals, as a Markdown table.
 
 Then, on the generated store, it measures the live server's start on a store
 it has seen before (warm record cache) to its first feed, and its memory
-(VmRSS and PSS of gunicorn's master and workers) at that moment and after
+(VmRSS and PSS of the server's master and workers) at that moment and after
 every feed path was served once; with Hugo installed, Hugo's peak RSS building
 the same corpus (through ../shared/bench/convert.py) for comparison.
 
@@ -42,7 +43,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,10 +122,15 @@ def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 30
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, _lower(response.headers.items()), response.read()
     except urllib.error.HTTPError as exc:
         with exc:
-            return exc.code, dict(exc.headers), exc.read()
+            return exc.code, _lower(exc.headers.items()), exc.read()
+
+
+def _lower(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-case name: granian sends them in lower case, nginx and gunicorn capitalized."""
+    return {name.lower(): value for name, value in headers}
 
 
 def wait_for(url: str, proc: Proc, timeout: float = START_TIMEOUT) -> float:
@@ -248,11 +254,25 @@ def gunicorn_argv(port: int, workers: int) -> list[str]:
     return [gunicorn_exe(), "-w", str(workers), "-b", f"127.0.0.1:{port}", *GUNICORN_EXTRA, "wsgi:app"]
 
 
-def start_gunicorn(procs: Procs, work: Path, name: str, records: Path, port: int, cache: Path,
-                   workers: int) -> Proc:
+def live_argv(kind: str, port: int, workers: int) -> tuple[list[str], Path | None]:
+    """The command (and working folder) of a live server: "production" is ``feeds serve --workers N``
+    (granian), "gunicorn" is ``gunicorn -w N wsgi:app``, "development" is plain ``feeds serve``."""
+    if kind == "gunicorn":
+        return gunicorn_argv(port, workers), REPO
+    extra = ["--workers", str(workers)] if kind == "production" else []
+    return [PYTHON, "-m", "feeds", "serve", "--port", str(port), *extra], None
+
+
+def live_label(kind: str, workers: int) -> str:
+    return {"production": f"feeds serve --workers {workers}", "gunicorn": f"gunicorn -w {workers}",
+            "development": "feeds serve"}[kind]
+
+
+def start_live(procs: Procs, work: Path, name: str, records: Path, port: int, cache: Path,
+               kind: str, workers: int) -> Proc:
     env = feeds_env(records, f"http://127.0.0.1:{port}/", cache)
-    return procs.start(f"gunicorn {name}", gunicorn_argv(port, workers), work / f"gunicorn-{name}.log",
-                       env=env, cwd=REPO)
+    argv, cwd = live_argv(kind, port, workers)
+    return procs.start(f"{kind} {name}", argv, work / f"{kind}-{name}.log", env=env, cwd=cwd or work)
 
 
 # -- wrk -----------------------------------------------------------------------------------
@@ -299,8 +319,16 @@ class Row:
     case: str
     path: str
     size: int
-    nginx: Result
+    nginx: Result  # the median run (by requests per second) of each server
     live: Result
+    ratios: list[float] = field(default_factory=list)  # live ÷ nginx in each round
+
+
+TARGETS = {"200": 0.5, "200 gzip": 0.5, "304": 0.33}  # live ÷ nginx, requests per second (issue #14)
+
+
+def median_run(results: list[Result]) -> Result:
+    return sorted(results, key=lambda r: r.rps)[len(results) // 2]
 
 
 CASES: tuple[tuple[str, dict[str, str]], ...] = (
@@ -319,16 +347,16 @@ def check_case(url: str, case: str, headers: dict[str, str]) -> dict[str, str]:
     status, got, _ = fetch(url, headers)
     assert status == 200, (url, status)
     if case == "304":
-        headers = {"If-None-Match": got["ETag"]}
+        headers = {"If-None-Match": got["etag"]}
         status, _, body = fetch(url, headers)
         assert status == 304 and not body, (url, status)
     if case == "200 gzip":
-        assert got.get("Content-Encoding") == "gzip", (url, got)
+        assert got.get("content-encoding") == "gzip", (url, got)
     return headers
 
 
 def compare_store(procs: Procs, work: Path, name: str, records: Path, args: argparse.Namespace) -> list[Row]:
-    """Build `records`, serve it with nginx and gunicorn, and wrk both for every case."""
+    """Build `records`, serve it with nginx and the live server, and wrk both for every case."""
     live_port, static_port = free_port(), free_port()
     base_url = f"http://127.0.0.1:{live_port}/"  # the same base URL: the same bytes from both
     cache = work / f"cache-{name}"
@@ -338,24 +366,29 @@ def compare_store(procs: Procs, work: Path, name: str, records: Path, args: argp
     print(f"[{name}] static export built in {time.monotonic() - started:.1f}s", file=sys.stderr)
     path = largest_topic(out)
     nginx = start_nginx(procs, work / f"nginx-{name}", [(static_port, out)], args.workers)
-    live = start_gunicorn(procs, work, name, records, live_port, cache, args.workers)
+    live = start_live(procs, work, name, records, live_port, cache, args.live, args.workers)
     try:
         nginx_url, live_url = f"http://127.0.0.1:{static_port}/{path}", base_url + path
         wait_for(nginx_url, nginx)
         wait_for(live_url, live)
         static_body, live_body = fetch(nginx_url)[2], fetch(live_url)[2]
         if static_body != live_body:
-            raise RuntimeError(f"{name}: /{path} differs between nginx and gunicorn")
+            raise RuntimeError(f"{name}: /{path} differs between nginx and {args.live}")
         rows: list[Row] = []
         for case, headers in CASES:
-            results = {}
-            # gunicorn first for one case, nginx first for the next: neither always runs on a warmer machine
-            order = ("live", "nginx") if len(rows) % 2 == 0 else ("nginx", "live")
-            for server in order:
-                url = live_url if server == "live" else nginx_url
-                results[server] = wrk(url, check_case(url, case, dict(headers)), args)
-                print(f"[{name}] {case} {server}: {results[server].rps:,.0f} req/s", file=sys.stderr)
-            rows.append(Row(name, case, "/" + path, len(live_body), results["nginx"], results["live"]))
+            results: dict[str, list[Result]] = {"live": [], "nginx": []}
+            ratios = []
+            for round_ in range(args.runs):
+                # The live server first in one round, nginx first in the next: neither always runs on
+                # a warmer machine.
+                order = ("live", "nginx") if (round_ + len(rows)) % 2 == 0 else ("nginx", "live")
+                for server in order:
+                    url = live_url if server == "live" else nginx_url
+                    results[server].append(wrk(url, check_case(url, case, dict(headers)), args))
+                    print(f"[{name}] {case} {server}: {results[server][-1].rps:,.0f} req/s", file=sys.stderr)
+                ratios.append(results["live"][-1].rps / results["nginx"][-1].rps)
+            rows.append(Row(name, case, "/" + path, len(live_body), median_run(results["nginx"]),
+                            median_run(results["live"]), ratios))
         return rows
     finally:
         procs.stop(live)
@@ -421,10 +454,8 @@ def measure_startup(procs: Procs, work: Path, records: Path, label: str, server:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/"
     env = feeds_env(records, base_url, cache)
-    if server == "gunicorn":
-        argv, cwd = gunicorn_argv(port, args.workers), REPO
-    else:
-        argv, cwd = [PYTHON, "-m", "feeds", "serve", "--port", str(port)], work
+    argv, where = live_argv(server, port, args.workers)
+    cwd = where or work
     times = []
     for attempt in range(1 + args.starts):
         began = time.monotonic()
@@ -494,7 +525,8 @@ def machine() -> list[str]:
         mem = f"{kb / 1024 / 1024:.1f} GiB"
     return [
         f"- machine: {cpu}, {os.cpu_count()} CPUs, {mem} RAM, Linux {platform.release()}",
-        f"- Python {platform.python_version()}; {first([gunicorn_exe(), '--version'])}; "
+        f"- Python {platform.python_version()}; {first([PYTHON, '-m', 'granian', '--version'])}; "
+        f"{first([gunicorn_exe(), '--version'])}; "
         f"{first(['nginx', '-v'])}; {first(['wrk', '-v'])}",
     ]
 
@@ -524,20 +556,25 @@ def fmt_result(r: Result) -> str:
 
 def report(rows: list[Row], startups: list[tuple[int, Startup]], hugo: dict[int, tuple[float, float]],
            args: argparse.Namespace) -> str:
-    extra = f" (gunicorn {args.gunicorn_args})" if args.gunicorn_args else ""
-    lines = ["### Serving: gunicorn (live) against nginx (static export)", "",
-             f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency`, both servers with "
-             f"{args.workers} workers{extra}, "
-             "wrk on the same machine; latency in ms.", "",
-             "| store | feed | case | nginx req/s | nginx p50 / p90 / p99 | gunicorn req/s "
-             "| gunicorn p50 / p90 / p99 | gunicorn / nginx |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    extra = f" (gunicorn {args.gunicorn_args})" if args.gunicorn_args and args.live == "gunicorn" else ""
+    live = live_label(args.live, args.workers)
+    lines = [f"### Serving: `{live}` (live) against nginx (static export)", "",
+             f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency`, nginx with "
+             f"{args.workers} worker processes{extra}, wrk on the same machine; {args.runs} rounds per "
+             "case, the servers' order alternating; the median round of each server (by req/s) with its "
+             "latency in ms; the ratio is the median of the rounds' ratios.", "",
+             "| store | feed | case | nginx req/s | nginx p50 / p90 / p99 | live req/s "
+             "| live p50 / p90 / p99 | live ÷ nginx (range) | goal | |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
+        ratio = statistics.median(row.ratios)
+        goal = TARGETS[row.case]
         lines.append(f"| {row.store} | `{row.path}` ({row.size / 1024:.0f} KB) | {row.case} | "
                      f"{fmt_result(row.nginx)} | {fmt_result(row.live)} | "
-                     f"{row.live.rps / row.nginx.rps:.2f} |")
+                     f"{ratio:.2f} ({min(row.ratios):.2f}–{max(row.ratios):.2f}) | ≥ {goal} | "
+                     f"{'met' if ratio >= goal else '**not met**'} |")
     problems = [f"- {row.store} {row.case} {name}: {r.errors}" for row in rows
-                for name, r in (("nginx", row.nginx), ("gunicorn", row.live)) if r.errors]
+                for name, r in (("nginx", row.nginx), (live, row.live)) if r.errors]
     if problems:
         lines += ["", "wrk reported:", *problems]
     if startups:
@@ -551,7 +588,8 @@ def report(rows: list[Row], startups: list[tuple[int, Startup]], hugo: dict[int,
                   "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for n, s in startups:
             warm = statistics.median(s.warm_s)
-            lines.append(f"| {n:,} | {s.server} | {s.processes} | {s.cold_s:.2f} | {warm:.2f} "
+            lines.append(f"| {n:,} | {live_label(s.server, args.workers)} | {s.processes} | {s.cold_s:.2f} "
+                         f"| {warm:.2f} "
                          f"({min(s.warm_s):.2f}–{max(s.warm_s):.2f}) | {s.topic_s:.3f} "
                          f"| {s.rss_first:,.0f} ({s.pss_first:,.0f}) "
                          f"| {s.all_paths:,} paths, {s.all_s:.1f} s "
@@ -596,11 +634,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, action="append",
                         help="generated store size for start-up and memory (repeatable; default 10000)")
     parser.add_argument("--load-n", action="store_true",
-                        help="also run the nginx/gunicorn comparison on the generated stores")
+                        help="also run the nginx/live comparison on the generated stores")
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers and nginx worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="live server workers, nginx worker processes")
+    parser.add_argument("--live", choices=("production", "gunicorn"), default="production",
+                        help="live server: `feeds serve --workers N` (default) or `gunicorn -w N wsgi:app`")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of each case (medians are reported)")
     parser.add_argument("--gunicorn-args", default="",
                         help="extra gunicorn options, e.g. '-k gthread --threads 8' (default: sync workers)")
     parser.add_argument("--starts", type=int, default=3, help="warm starts measured per store")
@@ -636,7 +677,7 @@ def main() -> int:
             records = generated(work, n, args.corpus_root)
             if args.load_n and not args.no_load:
                 rows += compare_store(procs, work, f"N={n:,}", records, args)
-            for server in ("gunicorn", "feeds serve"):
+            for server in (args.live, "development"):
                 startups.append((n, measure_startup(procs, work, records, str(n), server, args)))
                 print(f"[{n}] {server}: warm start {startups[-1][1].warm_s}", file=sys.stderr)
             if not args.no_hugo:
