@@ -3,15 +3,19 @@
 
 Not a benchmark: a bounded test run (default 3 minutes).  It copies a store
 (the seeds and the real corpus in ../shared, or the seeds and a generated
-store of --n records) into a temporary folder, starts ``gunicorn -w 2
-wsgi:app`` on 127.0.0.1 as production does (and with --serve also ``feeds
-serve``), and runs --clients polling clients (threads in --procs processes)
-against it while a mutator rewrites, adds, deletes and unpublishes its own
-records and drops broken ones into the folder.  Every response is checked;
-see benchmarks/SOAK.md for the rules.  It exits 1 when any check failed.
+store of --n records) into a temporary folder, starts the production server
+``feeds serve --workers 2`` (granian) on 127.0.0.1 (with --servers also
+``gunicorn -w 2 wsgi:app`` and the development server ``feeds serve``), and
+runs --clients polling clients (threads in --procs processes, spread over the
+servers) against it while a mutator rewrites, adds, deletes and unpublishes its
+own records and drops broken ones into the folder.  Every response is checked,
+and so is the memory (PSS) of each process of each server: the master and
+every worker, none of which may be replaced during the run; see
+benchmarks/SOAK.md for the rules.  It exits 1 when any check failed.
 
     .venv/bin/python benchmarks/soak.py                    # 3 minutes
     .venv/bin/python benchmarks/soak.py --duration 30      # a quick look
+    .venv/bin/python benchmarks/soak.py --servers production,gunicorn,development
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import multiprocessing
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -45,13 +50,14 @@ from load import (
     GEN_CORPUS,
     PYTHON,
     REPO,
+    Proc,
     Procs,
     feeds_env,
     free_port,
     gunicorn_argv,
     loadavg,
     machine,
-    memory_mb,
+    process_tree,
     run,
     tail,
     wait_for,
@@ -455,7 +461,7 @@ def client_process(port: int, paths: list[str], deadline: float, threads: int, s
         w.start()
     for w in workers:
         w.join()
-    queue.put(out)
+    queue.put((port, out))
 
 
 # -- the checks against the ledger ---------------------------------------------------------
@@ -508,6 +514,155 @@ def final_problems(port: int, mutator: Mutator) -> list[str]:
     return problems
 
 
+# -- the servers and their processes -------------------------------------------------------
+
+KINDS = ("production", "gunicorn", "development")
+Sample = tuple[float, float, float]  # (seconds since the load began, RSS MB, PSS MB)
+SETTLE = 30.0  # seconds a server's workers may take to all be there after its first answer
+CRASH = re.compile(  # log lines that mean a request or a worker failed: each fails the run
+    r"Traceback|Fatal Python error|\[ERROR\] (?:Exception|Error handling request)|WORKER TIMEOUT|"
+    r"Worker \(pid:\d+\) (?:was sent|exited)|Unexpected exit from worker|Respawning worker|crash loop|"
+    r"Killing (?:old )?worker|panicked at")
+
+
+def server_argv(kind: str, port: int, workers: int) -> tuple[list[str], str]:
+    """The command of a server, and the kind of folder it runs in ("work" or "repository")."""
+    if kind == "gunicorn":  # wsgi.py is at the repository's top
+        return gunicorn_argv(port, workers), "repository"
+    extra = ["--workers", str(workers)] if kind == "production" else []
+    return [PYTHON, "-m", "feeds", "serve", *extra, "--port", str(port)], "work"
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid`, from every thread's children file (as load.py's process_tree)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return sorted(set(found))
+
+
+def process_memory(pid: int) -> tuple[float, float] | None:
+    """(VmRSS, PSS) of one process in MB; None when it is gone (or a zombie)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    pss = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+    if not (rss and pss):
+        return None
+    return int(rss[1]) / 1024, int(pss[1]) / 1024
+
+
+@dataclass
+class Process:
+    """One process of a server: its master, a worker, or the development server's only process."""
+
+    label: str
+    pid: int
+    seen: float                 # seconds since the load began when first seen (0: there before it)
+    gone: float | None = None   # when first found gone
+    samples: list[Sample] = field(default_factory=list)
+
+
+@dataclass
+class Server:
+    """A server this script started: its command, and every process of it seen, with memory samples.
+
+    Its workers are the master's children, known from its start; one gone or new later (granian
+    and gunicorn start a new worker when one dies) is an event, and every event fails the run.
+    """
+
+    kind: str
+    argv: list[str]
+    folder: str                 # where it runs: "work" or "repository"
+    port: int
+    proc: Proc
+    workers: int                # expected worker processes (0: the process serves alone)
+    processes: dict[int, Process] = field(default_factory=dict)
+    totals: list[Sample] = field(default_factory=list)  # summed over the master and its descendants
+    events: list[str] = field(default_factory=list)
+    looked: float = 0.0
+    clients: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.popen.pid
+
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    def worker_list(self) -> list[Process]:
+        return [p for p in self.processes.values() if p.pid != self.pid]
+
+    def register(self, now: Callable[[], float]) -> None:
+        """Its processes once it answers: the master and, when they are all there, its workers."""
+        deadline = time.monotonic() + SETTLE
+        found = children(self.pid)
+        while len(found) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = children(self.pid)
+        t = now()
+        self.processes[self.pid] = Process("master" if self.workers else "process", self.pid, t)
+        for i, pid in enumerate(found, 1):
+            self.processes[pid] = Process(f"worker {i}", pid, t)
+        if len(found) != self.workers:
+            self.events.append(f"{len(found)} worker processes after the start ({found}), "
+                               f"expected {self.workers}")
+        self.looked = t
+
+    def look(self, t: float) -> None:
+        """Compare its processes with what they were: a worker replaced, gone or added is an event."""
+        if self.proc.popen.poll() is not None:
+            master = self.processes[self.pid]
+            if master.gone is None:
+                master.gone = t
+                self.events.append(f"the master (pid {self.pid}) exited with code "
+                                   f"{self.proc.popen.returncode} by {t:.0f} s")
+            return
+        current = children(self.pid)
+        gone = [p for p in self.worker_list() if p.gone is None and p.pid not in current]
+        new = [pid for pid in current if pid not in self.processes]
+        when = f"between {self.looked:.0f} s and {t:.0f} s"
+        for old in gone:
+            old.gone = t
+        for i, pid in enumerate(new):
+            label = f"worker {len(self.worker_list()) + 1}"
+            self.processes[pid] = Process(label, pid, t)
+            if i < len(gone):
+                self.events.append(f"{gone[i].label} was replaced: pid {gone[i].pid} died and pid {pid} "
+                                   f"({label} here) took its place, {when}")
+            else:
+                self.events.append(f"a new worker process appeared, pid {pid} ({label} here), {when}")
+        for old in gone[len(new):]:
+            self.events.append(f"{old.label} (pid {old.pid}) exited {when} and was not replaced")
+        self.looked = t
+
+    def sample(self, t: float) -> None:
+        """RSS and PSS of each of its processes now, and their sum over its whole tree."""
+        self.look(t)
+        if self.proc.popen.poll() is not None:
+            return
+        rss_sum = pss_sum = 0.0
+        for pid in process_tree(self.pid):
+            got = process_memory(pid)
+            if got is None:
+                continue
+            rss_sum, pss_sum = rss_sum + got[0], pss_sum + got[1]
+            if pid in self.processes and self.processes[pid].gone is None:
+                self.processes[pid].samples.append((t, *got))
+        self.totals.append((t, rss_sum, pss_sum))
+
+    def progress(self) -> str:
+        """The last sample, for the progress line: each process's PSS and their sum."""
+        each = "+".join(f"{p.samples[-1][2]:.0f}" for p in self.processes.values()
+                        if p.samples and p.gone is None)
+        total = self.totals[-1] if self.totals else (0.0, 0.0, 0.0)
+        return f"{self.kind} PSS {each} = {total[2]:.0f} MB (RSS {total[1]:.0f})"
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -532,6 +687,17 @@ def make_store(work: Path, args: argparse.Namespace) -> tuple[Path, str]:
     return records, f"the seeds and {args.n or 2000:,} generated records"
 
 
+def server_kinds(text: str, serve: bool) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"--servers: {', '.join(unknown) or 'none'}: "
+                                         f"not among {', '.join(KINDS)}")
+    if serve and "development" not in kinds:
+        kinds.append("development")
+    return list(dict.fromkeys(kinds))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=180, help="seconds of load (default 180)")
@@ -539,7 +705,14 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=3, help="client processes the clients are spread over")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between changes")
     parser.add_argument("--n", type=int, help="generated records instead of the real corpus")
-    parser.add_argument("--serve", action="store_true", help="also run `feeds serve` and poll it too")
+    parser.add_argument("--servers", default="production",
+                        help="the servers polled, comma-separated, the client processes spread over them: "
+                             "production (`feeds serve --workers W`, granian), gunicorn (`gunicorn -w W "
+                             "wsgi:app`), development (`feeds serve`); default production")
+    parser.add_argument("--serve", action="store_true",
+                        help="also run the development server `feeds serve` (as --servers ...,development)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the production and gunicorn servers (default 2)")
     parser.add_argument("--feedparser-share", type=float, default=0.25, help="share of feeds parsed")
     parser.add_argument("--flood", type=float, default=0.2,
                         help="share of feed requests with filters never asked for before (default 0.2)")
@@ -549,6 +722,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     args = parser.parse_args()
+    try:
+        args.kinds = server_kinds(args.servers, args.serve)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if args.procs < len(args.kinds):
+        parser.error(f"--procs {args.procs}: fewer client processes than servers ({len(args.kinds)})")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="feeds-soak-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -556,56 +735,72 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     failures: list[str] = []
     clients: list[multiprocessing.process.BaseProcess] = []
+    servers: list[Server] = []
+    began = time.monotonic()  # reset when the load begins; samples are timed from then
+
+    def now() -> float:
+        return time.monotonic() - began
+
     try:
         records, store = make_store(work, args)
         mutator = Mutator(records, args.interval, args.seed)
-        servers = []
-        for name in ("gunicorn", "feeds serve") if args.serve else ("gunicorn",):
+        for kind in args.kinds:
             port = free_port()
             env = feeds_env(records, f"http://127.0.0.1:{port}/", work / f"cache-{port}")
             env["FEEDS_BODY_CACHE_BYTES"] = str(args.body_cache_mb * 1024 * 1024)
-            argv = (gunicorn_argv(port, 2) if name == "gunicorn"
-                    else [PYTHON, "-m", "feeds", "serve", "--port", str(port)])
-            proc = procs.start(name, argv, work / f"{name.replace(' ', '-')}.log", env=env,
-                               cwd=REPO if name == "gunicorn" else work)
+            env["PYTHONFAULTHANDLER"] = "1"  # a worker killed by a signal (SIGSEGV, SIGBUS) logs where
+            argv, folder = server_argv(kind, port, args.workers)
+            proc = procs.start(kind, argv, work / f"{kind}.log", env=env,
+                               cwd=REPO if folder == "repository" else work)
             wait_for(f"http://127.0.0.1:{port}/feed.atom", proc)
-            servers.append((name, port, proc))
-            print(f"soak: {name} on port {port}", file=sys.stderr)
-        paths = site_paths(servers[0][1])
+            server = Server(kind, argv, folder, port, proc, 0 if kind == "development" else args.workers)
+            server.register(now)
+            servers.append(server)
+            print(f"soak: {kind} on port {port}: {server.command()} (pids: master {server.pid}, workers "
+                  f"{[p.pid for p in server.worker_list()]})", file=sys.stderr)
+        paths = site_paths(servers[0].port)
         print(f"soak: {store}, {len(paths):,} site paths + {len(soak_paths())} soak paths, "
               f"{args.clients} clients, {args.duration:.0f}s", file=sys.stderr)
-        memory: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in servers}
         began = time.monotonic()
         deadline = began + args.duration
+        for server in servers:  # the processes there before the load count from its start
+            for process in server.processes.values():
+                process.seen = min(process.seen, 0.0)
+            server.looked = 0.0
         mutator.start()
         queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()  # type: ignore[type-arg]
         per = max(args.clients // args.procs, 1)
         for i in range(args.procs):
-            name, port, _ = servers[i % len(servers)]
+            server = servers[i % len(servers)]
+            server.clients += per
             p = multiprocessing.get_context("fork").Process(
-                target=client_process, args=(port, paths, deadline, per, args.seed * 10 + i,
+                target=client_process, args=(server.port, paths, deadline, per, args.seed * 10 + i,
                                              args.feedparser_share, queue, args.flood), daemon=True)
             p.start()
             clients.append(p)
+        next_sample = 0.0
         while time.monotonic() < deadline:
-            for name, _, proc in servers:
-                rss, pss, _count = memory_mb(proc.popen.pid)
-                memory[name].append((time.monotonic() - began, rss, pss))
-            print(f"soak: {time.monotonic() - began:5.0f}s " + "; ".join(
-                f"{n} RSS {m[-1][1]:.0f} MB PSS {m[-1][2]:.0f} MB" for n, m in memory.items())
-                + f"; {sum(mutator.ops.values())} changes; load {loadavg()}", file=sys.stderr)
-            time.sleep(min(10, max(deadline - time.monotonic(), 0.1)))
-        results = [queue.get(timeout=120) for _ in clients]
+            t = now()
+            if t >= next_sample:  # memory every 10 s; the workers' pids every second
+                for server in servers:
+                    server.sample(t)
+                print(f"soak: {t:5.0f}s " + "; ".join(s.progress() for s in servers)
+                      + f"; {sum(mutator.ops.values())} changes; load {loadavg()}", file=sys.stderr)
+                next_sample = t + 10
+            else:
+                for server in servers:
+                    server.look(t)
+            time.sleep(min(1.0, max(deadline - time.monotonic(), 0.1)))
+        results: list[tuple[int, Tally]] = [queue.get(timeout=120) for _ in clients]
         for client_proc in clients:
             client_proc.join(timeout=30)
         mutator.stop.set()
         mutator.join(timeout=10)
         time.sleep(LAG)
-        for name, port, proc in servers:
-            failures += [f"{name}: {p}" for p in final_problems(port, mutator)]
-            rss, pss, _count = memory_mb(proc.popen.pid)
-            memory[name].append((time.monotonic() - began, rss, pss))
-        logs = {name: tail(proc.log, 10_000_000) for name, _, proc in servers}
+        for server in servers:
+            failures += [f"{server.kind}: {p}" for p in final_problems(server.port, mutator)]
+            server.sample(now())
+        logs = {server.kind: tail(server.proc.log, 10_000_000) for server in servers}
     finally:
         for client_proc in clients:
             if client_proc.is_alive() and client_proc.pid:
@@ -615,49 +810,124 @@ def main() -> int:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    tally = Tally()
-    for result in results:
+    names = {server.port: server.kind for server in servers}
+    tally, per_server = Tally(), {server.kind: Tally() for server in servers}
+    for port, result in results:
+        result.failures = [f"{names[port]}: {f}" for f in result.failures]
         tally.merge(result)
+        per_server[names[port]].merge(result)
     failures += tally.failures
-    names = {port: name for name, port, _ in servers}
-    failures += [re.sub(r"^port (\d+)", lambda m: names.get(int(m[1]), m[0]), problem)
+    by_name = {f"port {port}": f"{name}:" for port, name in names.items()}
+    failures += [re.sub(r"^port \d+", lambda m: by_name.get(m[0], m[0]), problem)
                  for problem in ledger_problems(mutator.ledger, tally.seen, tally.not_found)]
     for name, log in logs.items():
-        if re.search(r"\[ERROR\] (?:Exception|Error handling request)|Traceback", log):
-            failures.append(f"{name} logged an exception:\n{log[log.find('Traceback') - 500:][:3000]}")
+        crashes = [line for line in log.splitlines() if CRASH.search(line)]
+        if crashes:
+            first = CRASH.search(log)
+            start = log.rfind("\n", 0, max(first.start() - 500, 0)) + 1 if first else 0
+            failures.append(f"{name}: its log shows a crash or a failed request ({len(crashes)} lines: "
+                            f"{' | '.join(crashes[:6])}):\n{log[start:][:3000]}")
         for broken, (written, removed) in mutator.broken.items():
             if ((removed or time.monotonic()) - written > BROKEN_LOG_AFTER) and broken not in log:
                 failures.append(f"{name}: broken record {broken} was never logged")
-    failures += memory_problems(memory)
-    report(args, store, tally.statuses, tally.latency, memory, mutator, failures, len(tally.seen))
+    failures += process_problems(servers, logs)
+    failures += memory_problems(servers)
+    report(args, store, servers, per_server, tally, mutator, failures)
     return 1 if failures else 0
 
 
-def warm_sample(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """The first memory sample after the warm-up (every path rendered once or so)."""
-    return next((s for s in samples if s[0] >= WARM_UP), samples[0])
+def warm_sample(samples: list[Sample]) -> Sample | None:
+    """The first memory sample after the warm-up (every path rendered once or so); None when the run
+    (or the process) ended before: its caches were still filling, so there is no reference."""
+    return next((s for s in samples if s[0] >= WARM_UP), None)
 
 
-def trend(samples: list[tuple[float, float, float]]) -> float:
+def trend(samples: list[Sample]) -> float:
     """Least-squares slope of PSS, MB per minute."""
     if len(samples) < 3:
         return 0.0
     return statistics.linear_regression([s[0] for s in samples], [s[2] for s in samples]).slope * 60
 
 
-def memory_problems(memory: dict[str, list[tuple[float, float, float]]]) -> list[str]:
-    """Memory at the end beyond the warm-up figure plus noise is a leak, or a cache without bound."""
-    problems = []
-    for name, samples in memory.items():
-        pss, end = warm_sample(samples)[2], samples[-1][2]
-        if end > pss * MEMORY_GROWTH + MEMORY_SLACK_MB:
-            problems.append(f"{name}: PSS grew from {pss:.0f} MB after the warm-up to {end:.0f} MB")
+def after_warm_up(samples: list[Sample]) -> list[Sample]:
+    """The samples from the warm-up's end on (all of them when there is none after it)."""
+    warm = warm_sample(samples)
+    return [s for s in samples if s[0] >= warm[0]] if warm else samples
+
+
+def process_problems(servers: list[Server], logs: dict[str, str]) -> list[str]:
+    """A worker that died, was replaced or appeared: a crash must be loud, even when a new one serves.
+    Seen in the process tree every second, and in the log (each start of a worker is logged)."""
+    problems = [f"{server.kind}: {event}" for server in servers for event in server.events]
+    for server in servers:
+        if not server.workers:
+            continue
+        started = re.findall(r"Spawning worker-\d+ with PID: \d+|Booting worker with pid: \d+",
+                             logs.get(server.kind, ""))
+        if len(started) > server.workers:
+            problems.append(f"{server.kind}: {len(started)} worker starts in the log for {server.workers} "
+                            f"workers: {'; '.join(started)}")
     return problems
 
 
-def report(args: argparse.Namespace, store: str, statuses: Counter[str], latency: dict[str, list[float]],
-           memory: dict[str, list[tuple[float, float, float]]], mutator: Mutator, failures: list[str],
-           bodies: int) -> None:
+def memory_problems(servers: list[Server]) -> list[str]:
+    """Memory at the end beyond the warm-up figure plus noise is a leak, or a cache without bound:
+    for the sum over a server's processes, and for each of them (a worker's leak hides in no sum).
+    A run shorter than the warm-up has no reference, and is not checked (its report says so)."""
+    problems = []
+    for server in servers:
+        checks = [(f"{server.kind}: all its processes together", server.totals),
+                  *((f"{server.kind}: {p.label} (pid {p.pid})", p.samples)
+                    for p in server.processes.values())]
+        for name, samples in checks:
+            warm = warm_sample(samples)
+            if warm is None:
+                continue
+            pss, end = warm[2], samples[-1][2]
+            if end > pss * MEMORY_GROWTH + MEMORY_SLACK_MB:
+                problems.append(f"{name}: PSS grew from {pss:.0f} MB after the warm-up to {end:.0f} MB")
+    return problems
+
+
+def memory_lines(server: Server) -> list[str]:
+    """A server's memory: the sum over its processes every ~10 s, then each process's PSS in a table."""
+    samples = server.totals
+    shape = f"master + {server.workers} workers" if server.workers else "one process"
+    lines = ["", f"Memory of {server.kind} ({shape}), MB, every ~10 s: "
+             + ", ".join(f"{t:.0f}s {rss:.0f}/{pss:.0f}" for t, rss, pss in samples) + " (RSS/PSS, summed)"]
+    if not samples:
+        return lines
+    warm = warm_sample(samples)
+    if warm:
+        lines.append(f"From {warm[0]:.0f} s to the end: RSS {warm[1]:.0f} → {samples[-1][1]:.0f} MB, "
+                     f"PSS {warm[2]:.0f} → {samples[-1][2]:.0f} MB; PSS trend after the warm-up "
+                     f"{trend(after_warm_up(samples)):+.1f} MB/min.")
+    else:
+        lines.append(f"**Memory not checked**: the run ended before the {WARM_UP:.0f} s warm-up, while "
+                     f"the caches were filling, so there is no reference (PSS {samples[0][2]:.0f} → "
+                     f"{samples[-1][2]:.0f} MB from the start; trend {trend(samples):+.1f} MB/min).")
+    lines += ["", "| process | pid | PSS at start | PSS after the warm-up | PSS at the end | PSS trend "
+              "after the warm-up | RSS at the end | limit at the end |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in server.processes.values():
+        label = p.label + (f" (gone by {p.gone:.0f} s)" if p.gone is not None else "")
+        label += f" (new at {p.seen:.0f} s)" if p.seen > 0 else ""
+        if not p.samples:
+            lines.append(f"| {label} | {p.pid} | – | – | – | – | – | – |")
+            continue
+        w, end = warm_sample(p.samples), p.samples[-1]
+        lines.append(f"| {label} | {p.pid} | {p.samples[0][2]:.0f} | "
+                     + (f"{w[2]:.0f} ({w[0]:.0f} s)" if w else "– (none)")
+                     + f" | {end[2]:.0f} ({end[0]:.0f} s) | "
+                     + f"{trend(after_warm_up(p.samples)):+.1f} MB/min" + ("" if w else " (whole run)")
+                     + f" | {end[1]:.0f} | "
+                     + (f"{w[2] * MEMORY_GROWTH + MEMORY_SLACK_MB:.0f}" if w else "–") + " |")
+    return lines
+
+
+def report(args: argparse.Namespace, store: str, servers: list[Server], per_server: dict[str, Tally],
+           tally: Tally, mutator: Mutator, failures: list[str]) -> None:
+    statuses, latency = tally.statuses, tally.latency
     total = sum(statuses.values())
     lines = [f"### Soak: {args.duration:.0f} s, {args.clients} clients, a change every {args.interval} s, "
              f"{args.flood:.0%} of feed requests with filters never asked for before, "
@@ -665,20 +935,24 @@ def report(args: argparse.Namespace, store: str, statuses: Counter[str], latency
              f"Store: {store}. Changes to the folder: {sum(mutator.ops.values()):,} "
              f"({', '.join(f'{k} {v}' for k, v in sorted(mutator.ops.items()))}); "
              f"{len(mutator.broken)} broken records dropped.", "",
-             f"Requests: {total:,} ({total / args.duration:,.0f}/s): "
-             + ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items()))
-             + f"; {bodies:,} bodies checked. **Failures: {len(failures)}**", "",
-             "| status | requests | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |"]
+             "Servers, on 127.0.0.1, each with `FEEDS_RECORDS` (the copied store), `FEEDS_BASE_URL` "
+             "(`http://127.0.0.1:PORT/`), `FEEDS_CACHE_DIR` (its own), `FEEDS_BODY_CACHE_BYTES` "
+             f"({args.body_cache_mb * 1024 * 1024}) and `PYTHONFAULTHANDLER=1` (a crash logs where):"]
+    for server in servers:
+        mine = per_server[server.kind]
+        count = sum(mine.statuses.values())
+        lines.append(f"- **{server.kind}**: `{server.command()}` (in the {server.folder} folder), "
+                     f"{server.clients} clients: {count:,} requests, "
+                     f"{sum(f.startswith(server.kind + ':') for f in failures)} failures")
+    lines += ["", f"Requests: {total:,} ({total / args.duration:,.0f}/s): "
+              + ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items()))
+              + f"; {len(tally.seen):,} bodies checked. **Failures: {len(failures)}**", "",
+              "| status | requests | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |"]
     for k, v in sorted(latency.items()):
         if v:
             lines.append(f"| {k} | {len(v):,} | {percentile(v, 50):.1f} | {percentile(v, 99):.1f} |")
-    for name, samples in memory.items():
-        lines += ["", f"Memory of {name} (master + workers), MB, every ~10 s: "
-                  + ", ".join(f"{t:.0f}s {rss:.0f}/{pss:.0f}" for t, rss, pss in samples) + " (RSS/PSS)"]
-        warm = warm_sample(samples)
-        lines.append(f"From {warm[0]:.0f} s to the end: RSS {warm[1]:.0f} → {samples[-1][1]:.0f} MB, "
-                     f"PSS {warm[2]:.0f} → {samples[-1][2]:.0f} MB; PSS trend after the warm-up "
-                     f"{trend([s for s in samples if s[0] >= warm[0]]):+.1f} MB/min.")
+    for server in servers:
+        lines += memory_lines(server)
     lines += ["", *machine(), f"- load average at end: {loadavg()}"]
     if failures:
         lines += ["", "Failures (first 30):", *(f"- {f}" for f in failures[:30])]
