@@ -113,6 +113,8 @@ def main() -> None:
 @main.command()
 @_settings_options
 @click.option("--out", help="Folder to write the static site to.")
+@click.option("--precompress/--no-precompress", default=None,
+              help="Also write X.gz and X.br beside every feed and page (for nginx gzip_static).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is skipped (the site is still written).")
 @click.option("--timings", is_flag=True, help="Also print the seconds each phase of the build took.")
 def build(strict: bool, timings: bool, **cli: Any) -> None:
