@@ -10,18 +10,29 @@ nginx and check what a feed reader and a browser get over HTTP.
 from __future__ import annotations
 
 import gzip
+import http.client
+import os
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import brotli
 import pytest
+from click.testing import CliRunner
 
 from feeds.build import BuildReport
+from feeds.cli import main
 from feeds.compression import SUFFIXES, packed, sibling_of
 from feeds.errors import ExportError
+from feeds.settings import Settings
+from feeds.web import create_app
 
-from .feedcheck import file_stats, site_files
+from .feedcheck import SEEDS, file_stats, site_files
 from .stores import RecordWriter, build_into
 
 Build = Callable[..., BuildReport]
@@ -191,3 +202,209 @@ def test_an_incremental_precompressed_build_gives_a_clean_builds_bytes(
         clean = build_into(records_dir, tmp_path / f"clean{step}", precompress=True, cache_dir="off")
         assert site_files(out_dir) == site_files(clean.out), f"step {step}"
 
+
+
+# -- nginx serving the export --------------------------------------------------------------------
+
+NGINX_MAIN = """\
+{modules}
+worker_processes 1;
+pid {prefix}/nginx.pid;
+{user}
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {conf};
+}}
+"""
+BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
+# A folder name nginx's syntax must quote: spaces, quotes, a backslash, braces, a semicolon, a '#'.
+AWKWARD = 'out "q" it\'s \\ {x}; #y'
+
+
+def _nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if found is None:
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _build_with_conf(runner: CliRunner, records: Path, out: Path, conf: Path, port: int,
+                     *flags: str) -> None:
+    args = ["build", "--records", str(records), "--out", str(out), "--base-url",
+            f"http://127.0.0.1:{port}/", "--nginx-conf", str(conf), *flags]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+    text = conf.read_text(encoding="utf-8")
+    # The block listens on every interface, as a server does; a test listens on loopback only.
+    assert f"    listen {port};\n" in text, text
+    conf.write_text(text.replace(f"    listen {port};\n", f"    listen 127.0.0.1:{port};\n"),
+                    encoding="utf-8")
+
+
+@contextmanager
+def _serving(work: Path, conf: Path, port: int, brotli_static: bool = False) -> Iterator[int]:
+    """Debian's nginx serving `conf` (a server block) on 127.0.0.1:`port`, stopped by its pid after."""
+    nginx = _nginx_binary()
+    prefix = work / "nginx"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    if brotli_static:
+        conf.write_text(conf.read_text().replace("# brotli_static on;", "brotli_static on;"))
+    main_conf = prefix / "nginx.conf"
+    main_conf.write_text(NGINX_MAIN.format(
+        prefix=prefix, conf=conf,
+        modules=f"load_module {BROTLI_MODULE};" if brotli_static else "",
+        # root's workers would otherwise run as nobody, who cannot read pytest's private tmp folder
+        user="user root;" if os.geteuid() == 0 else ""), encoding="utf-8")
+    argv = [nginx, "-c", str(main_conf), "-p", str(prefix), "-e", str(prefix / "error.log")]
+    checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0 and "[warn]" not in checked.stderr, checked.stderr
+    process = subprocess.Popen([*argv, "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, (prefix / "error.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not start listening"
+                time.sleep(0.02)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Served:
+    """The seeds, built with --precompress into a folder with an awkward name, served by nginx."""
+
+    port: int
+    out: Path
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    _nginx_binary()
+    work = tmp_path_factory.mktemp("nginx")
+    out, conf, port = work / AWKWARD, work / "feeds.conf", _free_port()
+    _build_with_conf(CliRunner(), SEEDS, out, conf, port, "--precompress")
+    settings = Settings.make(records=str(SEEDS), out=str(out), base_url=f"http://127.0.0.1:{port}/",
+                             cache_dir=str(work / "cache"))
+    with _serving(work, conf, port):
+        yield Served(port, out, settings)
+
+
+SERVED_PATHS = ["/feed.atom", "/feed.rss", "/feed.json", "/topics/ai.json", "/providers/reuters.com.rss",
+                "/", "/topics/ai/", "/embed/topics/ai.html", "/feeds.opml", "/embed.js", "/favicon.ico"]
+SAME_HEADERS = ("content-type", "cache-control", "vary", "access-control-allow-origin",
+                "content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy")
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("path", SERVED_PATHS)
+def test_nginx_sends_the_live_servers_headers_and_bytes(served: Served, path: str) -> None:
+    live = create_app(served.settings, watch=False).test_client().get(path)
+    status, headers, body = _get(served.port, path)
+    assert (status, live.status_code) == (200, 200)
+    assert body == live.data, f"{path}: nginx and the live server send different bytes"
+    assert {h: headers.get(h) for h in SAME_HEADERS} == {h: live.headers.get(h) for h in SAME_HEADERS}
+    assert "etag" in headers and "last-modified" in headers
+    assert "content-encoding" not in headers, "a client that does not accept gzip gets the plain file"
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("path", ["/feed.atom", "/topics/computer-vision.rss", "/feed.json", "/topics/ai/",
+                                  "/feeds.opml", "/embed.js"])
+def test_nginx_sends_the_precompressed_sibling_to_a_gzip_client(served: Served, path: str) -> None:
+    file = served.out / (path.lstrip("/") + ("index.html" if path.endswith("/") else ""))
+    status, headers, body = _get(served.port, path, Accept_Encoding="gzip, deflate")
+    assert (status, headers.get("content-encoding"), headers.get("vary")) == (200, "gzip", "Accept-Encoding")
+    assert body == file.with_name(file.name + ".gz").read_bytes(), "sent as written, not compressed again"
+    assert gzip.decompress(body) == file.read_bytes()
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_nginx_answers_conditional_requests_with_304(served: Served, encoding: str) -> None:
+    status, headers, body = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding)
+    assert status == 200 and body
+    for condition in ({"If_None_Match": headers["etag"]}, {"If_Modified_Since": headers["last-modified"]}):
+        again, again_headers, again_body = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding,
+                                                **condition)
+        assert (again, again_body) == (304, b""), condition
+        assert again_headers["cache-control"] == headers["cache-control"]
+    changed, _, _ = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding, If_None_Match='"other"')
+    assert changed == 200
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("path", ["/missing.atom", "/topics/nope/", "/feed.atom.gz", "/feed.json.br",
+                                  "/.feeds-tmp-feed.atom.123"])
+def test_nginx_answers_404_with_the_live_servers_text(served: Served, path: str) -> None:
+    live = create_app(served.settings, watch=False).test_client().get(path)
+    status, headers, body = _get(served.port, path, Accept_Encoding="gzip")
+    assert (status, live.status_code) == (404, 404)
+    assert (body, headers["content-type"]) == (live.data, live.headers["content-type"])
+    assert headers["x-content-type-options"] == "nosniff" and "cache-control" not in headers
+
+
+@pytest.mark.tools
+def test_nginx_redirects_a_folder_without_its_slash(served: Served) -> None:
+    status, headers, _ = _get(served.port, "/topics/ai")
+    assert (status, headers["location"]) == (301, "/topics/ai/")
+
+
+@pytest.mark.tools
+def test_a_build_without_precompress_is_never_served_an_old_sibling(tmp_path: Path, runner: CliRunner,
+                                                                     records_dir: Path) -> None:
+    """The bug gzip_static makes of a stale .gz: a gzip client would get the feed as it was."""
+    shutil.copytree(SEEDS, records_dir, dirs_exist_ok=True)
+    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", _free_port()
+    _build_with_conf(runner, records_dir, out, conf, port, "--precompress")
+    record = records_dir / "000_5493749f3400b6dd.txt"
+    record.write_text(record.read_text(encoding="utf-8").replace("Face for sale", "Faces for sale"))
+    _build_with_conf(runner, records_dir, out, conf, port)
+    with _serving(tmp_path, conf, port):
+        status, headers, body = _get(port, "/feed.atom", Accept_Encoding="gzip")
+    assert (status, headers.get("content-encoding")) == (200, "gzip"), "compressed on the fly instead"
+    assert gzip.decompress(body) == (out / "feed.atom").read_bytes()
+    assert b"Faces for sale" in gzip.decompress(body)
+
+
+@pytest.mark.tools
+def test_the_commented_brotli_line_works_with_debians_module(tmp_path: Path, runner: CliRunner) -> None:
+    if not BROTLI_MODULE.exists():
+        pytest.skip(f"{BROTLI_MODULE} is absent (Debian: apt-get install libnginx-mod-http-brotli-static)")
+    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", _free_port()
+    _build_with_conf(runner, SEEDS, out, conf, port, "--precompress")
+    with _serving(tmp_path, conf, port, brotli_static=True):
+        status, headers, body = _get(port, "/feed.rss", Accept_Encoding="br, gzip")
+    assert (status, headers.get("content-encoding")) == (200, "br")
+    assert body == (out / "feed.rss.br").read_bytes()
+    assert brotli.decompress(body) == (out / "feed.rss").read_bytes()
