@@ -29,10 +29,11 @@ from feeds.build import BuildReport
 from feeds.cli import main
 from feeds.compression import SUFFIXES, packed, sibling_of
 from feeds.errors import ExportError
+from feeds.nginx import server_block
 from feeds.settings import Settings
 from feeds.web import create_app
 
-from .feedcheck import SEEDS, file_stats, site_files
+from .feedcheck import REPO, SEEDS, file_stats, site_files
 from .stores import RecordWriter, build_into
 
 Build = Callable[..., BuildReport]
@@ -408,3 +409,9 @@ def test_the_commented_brotli_line_works_with_debians_module(tmp_path: Path, run
     assert (status, headers.get("content-encoding")) == (200, "br")
     assert body == (out / "feed.rss.br").read_bytes()
     assert brotli.decompress(body) == (out / "feed.rss").read_bytes()
+
+
+def test_the_deploy_guide_shows_the_block_feeds_writes() -> None:
+    """docs/deploy.md quotes the block for its example; regenerate it there when the block changes."""
+    block = server_block(Settings.make(out="/srv/news/public", base_url="https://news.example.org/"))
+    assert f"```nginx\n{block}```" in (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
