@@ -23,6 +23,7 @@ from typing import Any
 
 from .catalog import Catalog, Changes, Counts, Output, Progress, Ref, with_catalog
 from .catalog.db import stamp
+from .compression import compress_files, sibling_digests, sibling_of
 from .errors import Problem, SettingsError
 from .export import ExportResult, export_files, remove_stale
 from .plan import Plan, plan_feed, plan_index, plan_site, summary_of
@@ -41,6 +42,9 @@ from .site import (
 )
 
 NOTHING_PUBLISHED = " (nothing was published: every record was skipped or unpublished)"
+# In what a build records as having made its output: switching precompression on or off is a change
+# (siblings to write or to remove), although no file's own bytes change with it.
+PRECOMPRESSED = "+precompressed"
 
 
 @dataclass(frozen=True)
@@ -73,16 +77,37 @@ class BuildReport:
         )
 
 
-def _intact(out: str, path: str, known: Output | None) -> bool:
-    """True when `path` under `out` is the file last written there (`known`), not one edited since
+def _intact(where: str, known: Output | None) -> bool:
+    """True when the file at `where` is the one last written there (`known`), not one edited since
     (its change time moves even when size and modification time are put back)."""
     if known is None:
         return False
     try:
-        info = os.stat(os.path.join(out, path), follow_symlinks=False)
+        info = os.stat(where, follow_symlinks=False)
     except OSError:
         return False
     return stamp(info) == known[1:]
+
+
+class _Disk:
+    """The output folder against what the last build wrote there; each file is looked at once."""
+
+    def __init__(self, out: str, previous: dict[str, Output]) -> None:
+        self.out, self.previous = out, previous
+        self._prefix = os.path.join(out, "")
+        self._intact: dict[str, bool] = {}
+
+    def intact(self, path: str) -> bool:
+        """True when `path` is the file last written there, untouched since."""
+        found = self._intact.get(path)
+        if found is None:
+            found = self._intact[path] = _intact(self._prefix + path, self.previous.get(path))
+        return found
+
+    def current(self, path: str, digest: str) -> bool:
+        """True when `path` is, untouched, the file last written there from `digest`."""
+        known = self.previous.get(path)
+        return known is not None and known.digest == digest and self.intact(path)
 
 
 def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[tuple[str, Output]]:
@@ -169,7 +194,7 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
                     ) -> BuildReport:
     out = Path(settings.out)
     real_out = os.path.realpath(out)
-    made_by = fingerprint(settings)
+    made_by = fingerprint(settings) + (PRECOMPRESSED if settings.precompress else "")
     digests: dict[str, str] = {}
     current: list[str] = []
     work: list[tuple[Artifact, Source]] = []
@@ -180,11 +205,14 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
             problems = catalog.problems(changes.listing)
             counts = catalog.counts(problems)
             clock.lap("plan")
-            stray = remove_stale(out, {os.path.join(out, path) for path in previous}, MANAGED)
+            # Joined by hand: os.path.join is a Python function, and this runs for every file.
+            prefix = os.path.join(out, "")
+            stray = remove_stale(out, {prefix + path for path in previous}, MANAGED)
             clock.lap("write")
             return BuildReport(counts, problems, ExportResult(len(previous), paths_removed=tuple(stray)),
                                time.perf_counter() - started, plan, unchanged=True, phases=clock.phases)
-        plan, artifacts, kept = _planned(catalog, settings, changes, real_out, previous, made_by)
+        disk = _Disk(real_out, previous)
+        plan, artifacts, kept = _planned(catalog, settings, changes, disk, made_by)
         current.extend(kept)
         loaded_records: dict[Ref, Record] = {}  # records shown by several feeds are loaded once
 
@@ -199,8 +227,7 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
         sources: dict[int, Source] = {}
         for artifact in artifacts:
             digests[artifact.path] = artifact.digest
-            known = previous.get(artifact.path)
-            if known and known.digest == artifact.digest and _intact(real_out, artifact.path, known):
+            if disk.current(artifact.path, artifact.digest):
                 current.append(artifact.path)
                 continue
             source = sources.get(id(artifact.source))
@@ -211,13 +238,15 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
         sources.clear()
         problems = catalog.problems(changes.listing)
         counts = catalog.counts(problems)
-    clock.lap("plan")
-    made = clock.timed("render", make_many(work, settings, settings.jobs))
-    result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
     digests.update((path, previous[path].digest) for path in kept)
+    repack = _siblings(current, work, digests, disk) if settings.precompress else []
+    clock.lap("plan")
+    made = clock.timed("render", chain(make_many(work, settings, settings.jobs),
+                                       compress_files(real_out, repack, settings.jobs)))
+    result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
     catalog.wrote(real_out, _written(out, result, digests), result.paths_removed, changes.after, made_by)
     clock.lap("write")
-    unchanged = not changes.any and not work
+    unchanged = not changes.any and not work and not repack and not result.removed
     return BuildReport(counts, problems, result, time.perf_counter() - started, plan, unchanged,
                        phases=clock.phases)
 
@@ -225,12 +254,33 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
 def _as_left(catalog: Catalog, out: str, previous: dict[str, Output], version: int, made_by: str) -> bool:
     """True when `out` holds, untouched, the site the last build made of this catalog `version` with
     this code and settings: a plan would make every file as it is, and nothing is stale."""
+    prefix = os.path.join(out, "")  # joined by hand: os.path.join costs more than the stat here
     return catalog.built(out) == (version, made_by) and all(
-        _intact(out, path, known) for path, known in previous.items())
+        _intact(prefix + path, known) for path, known in previous.items())
 
 
-def _planned(catalog: Catalog, settings: Settings, changes: Changes, out: str, previous: dict[str, Output],
-             made_by: str) -> tuple[Plan, list[Artifact], list[str]]:
+def _siblings(current: list[str], work: list[tuple[Artifact, Source]], digests: dict[str, str], disk: _Disk
+              ) -> list[str]:
+    """The files kept as they are whose compressed siblings must be made again from the file on disk.
+
+    The siblings of a file being made are made with it; those of a kept file that are, untouched,
+    the ones written from its bytes join `current`.  `digests` gains every sibling's.
+    """
+    for artifact, _ in work:
+        digests.update(sibling_digests(artifact.path, artifact.digest))
+    repack = []
+    for path in list(current):
+        fresh = sibling_digests(path, digests[path])
+        digests.update(fresh)
+        if all(disk.current(sibling, digest) for sibling, digest in fresh.items()):
+            current.extend(fresh)
+        else:
+            repack.append(path)
+    return repack
+
+
+def _planned(catalog: Catalog, settings: Settings, changes: Changes, disk: _Disk, made_by: str
+             ) -> tuple[Plan, list[Artifact], list[str]]:
     """The plan, the files to fingerprint, and the files known to be current without it.
 
     When the last build into `out` left the site of the catalog's version before this update,
@@ -239,7 +289,7 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, out: str, p
     still what a plan would make.  Otherwise every feed is planned, and each file's fingerprint
     says whether it is current.
     """
-    last = catalog.built(out)
+    last = catalog.built(disk.out)
     if last is None or last != (changes.before, made_by):
         plan = plan_site(catalog, settings)
         return plan, site_artifacts(plan, settings), []
@@ -247,10 +297,10 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, out: str, p
     site = site_artifacts(plan, settings, set())
     own = {artifact.path for artifact in site}
     stems = set(changes.feeds)
-    for path, output in previous.items():
-        if path not in own and not _intact(out, path, output):
-            stems.add(stem_of(path))
-    kept = [path for path in previous if path not in own and stem_of(path) not in stems]
+    # A compressed sibling follows the file it stands beside (see `_siblings`), never on its own.
+    others = [path for path in disk.previous if path not in own and sibling_of(path) is None]
+    stems.update(stem_of(path) for path in others if not disk.intact(path))
+    kept = [path for path in others if stem_of(path) not in stems]
     artifacts = list(site)
     for spec in plan.feeds:
         if spec.stem in stems:

@@ -17,6 +17,7 @@ import click
 from .build import build_site
 from .catalog import Catalog, Counts, Progress, with_catalog
 from .errors import FeedsError, Problem
+from .nginx import check_server_block, write_server_block
 from .records import RECORD_SUFFIXES
 from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
 from .text import HOST_NAME
@@ -113,14 +114,22 @@ def main() -> None:
 @main.command()
 @_settings_options
 @click.option("--out", help="Folder to write the static site to.")
+@click.option("--precompress/--no-precompress", default=None,
+              help="Also write X.gz and X.br beside every feed and page (for nginx gzip_static).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is skipped (the site is still written).")
 @click.option("--timings", is_flag=True, help="Also print the seconds each phase of the build took.")
-def build(strict: bool, timings: bool, **cli: Any) -> None:
+@click.option("--nginx-conf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write an nginx server block serving --out to this file.")
+def build(strict: bool, timings: bool, nginx_conf: Path | None, **cli: Any) -> None:
     """Write every feed of the record store under --out."""
     try:
         settings = _load(**cli)
+        if nginx_conf:
+            check_server_block(nginx_conf, settings)  # refused before anything is built
         with _progress(sys.stderr.isatty(), settings.records) as progress:
             report = build_site(settings, progress)
+        if nginx_conf:
+            write_server_block(nginx_conf, settings)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
     for warning in report.warnings:
@@ -131,6 +140,8 @@ def build(strict: bool, timings: bool, **cli: Any) -> None:
         click.echo("phases: " + ", ".join(f"{phase} {secs:.2f}s" for phase, secs in report.phases.items()))
     out = os.path.realpath(settings.out)
     click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
+    if nginx_conf:
+        click.echo(f"nginx server block written to {nginx_conf} (set its listen and server_name)")
     if strict and report.counts.skipped:
         click.echo(f"error: {report.counts.skipped} record(s) skipped (--strict); fix them and build again",
                    err=True)

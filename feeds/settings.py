@@ -42,6 +42,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("records", str, "seeds", "Folder of record files (*.md, *.txt)."),
     Option("out", str, "public", "Folder the static export is written to."),
     Option("drafts", bool, False, "Also publish records that are not `published: true` (preview only)."),
+    Option("precompress", bool, False,
+           "Also write X.gz and X.br beside every feed and page, for servers that send them as they are."),
     Option("cache_dir", str, "",
            "Folder of the record cache; empty = $XDG_CACHE_HOME/feeds (~/.cache/feeds); 'off' = no cache."),
     Option("jobs", int, 0, "Processes that parse a cold store; 0 = one per CPU core.", minimum=0),
@@ -80,6 +82,7 @@ class Settings:
     records: str
     out: str
     drafts: bool
+    precompress: bool
     cache_dir: str
     jobs: int
     max_age: int

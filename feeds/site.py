@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from . import code_digest
+from .compression import compress, managed
 from .layout import ALL
 from .pages import (
     EMBED_JS,
@@ -66,7 +67,8 @@ class Artifact:
         return self.source if isinstance(self.source, FeedSpec) else None
 
 
-_NOT_OUTPUT = ("jobs", "cache_dir", "body_cache_bytes")  # settings that change no byte of a file
+# Settings that change no byte of a file (precompression adds files: the build's `made_by` says so).
+_NOT_OUTPUT = ("jobs", "cache_dir", "body_cache_bytes", "precompress")
 
 
 def fingerprint(settings: Settings) -> str:
@@ -171,30 +173,38 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 
 
 # The files the static export owns beyond the feeds, and so may remove when
-# they disappear (temporary files left by a killed build included).
-MANAGED = (
+# they disappear (temporary files left by a killed build and compressed siblings included).
+MANAGED = managed((
     *FEED_FILES,
     "index.html", "feeds.opml", "embed.js", "favicon.ico",
     *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
     *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
-)
+))
 
 _WORK: list[tuple[Artifact, Source]] = []  # what a forked worker makes, by index
 PARALLEL_FROM = 64  # fewer files are made faster than processes start
 
 
+def _make_one(artifact: Artifact, source: Source, settings: Settings) -> list[tuple[str, bytes]]:
+    """(path, bytes) of `artifact`, then of its compressed siblings when the settings ask for them
+    (compressed here, in the worker that made the bytes: compressing takes about as long as making)."""
+    data = artifact.make(source, settings)
+    return [(artifact.path, data), *(compress(artifact.path, data) if settings.precompress else ())]
+
+
 def _make_chunk(job: tuple[range, Settings]) -> list[tuple[str, bytes]]:
     indices, settings = job
-    return [(_WORK[i][0].path, _WORK[i][0].make(_WORK[i][1], settings)) for i in indices]
+    return [made for i in indices for made in _make_one(*_WORK[i], settings)]
 
 
 def make_many(work: list[tuple[Artifact, Source]], settings: Settings, jobs: int = 0
               ) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of every artifact, given what it is made from, loaded (`loaded`)."""
+    """(path, bytes) of every artifact, given what it is made from, loaded (`loaded`), each followed
+    by its compressed siblings when ``settings.precompress``."""
     jobs = jobs or os.cpu_count() or 1
     if jobs < 2 or len(work) < PARALLEL_FROM:
         for artifact, spec in work:
-            yield artifact.path, artifact.make(spec, settings)
+            yield from _make_one(artifact, spec, settings)
         return
     _WORK[:] = work
     step = max(1, min(64, len(work) // (jobs * 8)))

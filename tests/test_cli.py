@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from feeds.cli import main
@@ -237,6 +238,55 @@ def test_check_writes_nothing(runner: CliRunner, seeds_dir: Path, in_tmp: Path) 
     result = runner.invoke(main, ["check", "--records", str(seeds_dir)])
     assert result.exit_code == 0, shown(result)
     assert list(in_tmp.iterdir()) == []
+
+
+def _siblings(out: Path) -> list[str]:
+    return sorted(path for path in site_files(out) if path.endswith((".gz", ".br")))
+
+
+def test_precompress_comes_from_the_flag_the_environment_or_the_settings_file(
+        runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    out = in_tmp / "site"
+    args = ["build", "--records", str(seeds_dir), "--out", str(out)]
+    result = runner.invoke(main, [*args, "--precompress"])
+    assert result.exit_code == 0, shown(result)
+    assert {"feed.atom.gz", "feed.atom.br", "index.html.gz"} <= set(_siblings(out)), shown(result)
+    result = runner.invoke(main, [*args, "--no-precompress"], env={"FEEDS_PRECOMPRESS": "1"})
+    assert result.exit_code == 0 and not _siblings(out), "the command line overrides the environment"
+    result = runner.invoke(main, args, env={"FEEDS_PRECOMPRESS": "yes"})
+    assert result.exit_code == 0 and _siblings(out), shown(result)
+    (in_tmp / "feeds.toml").write_text("precompress = false\n", encoding="utf-8")
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0 and not _siblings(out), shown(result)
+
+
+def test_build_writes_an_nginx_server_block_for_the_real_output_folder(
+        runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    (in_tmp / "real").mkdir()
+    (in_tmp / "link").symlink_to(in_tmp / "real")
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", "link/site",
+                                  "--base-url", "https://news.example.org/", "--nginx-conf", "feeds.conf"])
+    assert result.exit_code == 0, shown(result)
+    text = (in_tmp / "feeds.conf").read_text(encoding="utf-8")
+    assert f'    root "{in_tmp / "real" / "site"}";' in text, text
+    assert '    server_name "news.example.org";' in text and "    listen 80;" in text
+    assert "feeds.conf" in result.stdout, "the build says where the block went"
+
+
+@pytest.mark.parametrize(("out", "conf", "base_url", "named"), [
+    ("site", "site/nginx.conf", "https://news.example.org/", "inside the output folder"),
+    ("a$host", "feeds.conf", "https://news.example.org/", "'$'"),
+    ("line\nbreak\x07", "feeds.conf", "https://news.example.org/", "control character"),
+    ("site", "feeds.conf", "https://example.org/news/", "has a path"),
+])
+def test_an_nginx_server_block_that_cannot_be_right_is_refused_before_the_build(
+        runner: CliRunner, seeds_dir: Path, in_tmp: Path, out: str, conf: str, base_url: str,
+        named: str) -> None:
+    result = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", out,
+                                  "--base-url", base_url, "--nginx-conf", conf])
+    assert result.exit_code == 1 and named in result.stderr, shown(result)
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output, shown(result)
+    assert not list(in_tmp.iterdir()), "nothing is built or written"
 
 
 # -- settings file ---------------------------------------------------------------------------------------

@@ -34,19 +34,19 @@ def _records(folder: Path, count: int, stamp: str, excerpt_chars: int = 300) -> 
     return folder
 
 
-def _command(records: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "feeds", "build", "--records", str(records), "--out", str(out)]
+def _command(records: Path, out: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "feeds", "build", "--records", str(records), "--out", str(out), *flags]
 
 
-def _build(records: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+def _build(records: Path, out: Path, cache: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FEEDS_CACHE_DIR": str(cache)}
-    return subprocess.run(_command(records, out), env=env, cwd=ROOT, capture_output=True,
+    return subprocess.run(_command(records, out, *flags), env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 
-def _start(records: Path, out: Path, cache: Path) -> subprocess.Popen[bytes]:
+def _start(records: Path, out: Path, cache: Path, *flags: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FEEDS_CACHE_DIR": str(cache)}
-    return subprocess.Popen(_command(records, out), env=env, cwd=ROOT,
+    return subprocess.Popen(_command(records, out, *flags), env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -86,6 +86,37 @@ def test_a_build_killed_at_any_moment_leaves_every_file_old_or_new(tmp_path: Pat
     final = _build(new_records, out, cache)
     assert final.returncode == 0, final.stderr
     assert _tree(out) == references["new"], "after the kills, a full build must give the clean bytes"
+
+
+def test_a_precompressed_build_killed_at_any_moment_leaves_every_sibling_old_or_new(tmp_path: Path) -> None:
+    """The .gz and .br go into the same batch as their files: a kill leaves each one a complete old or
+    new sibling (never half-written), and the next build makes every sibling its file's again."""
+    old_records = _records(tmp_path / "old", 300, "old")
+    new_records = _records(tmp_path / "new", 300, "new")
+    references = {}
+    for name, records in (("old", old_records), ("new", new_records)):
+        done = _build(records, tmp_path / f"ref-{name}", tmp_path / f"cache-{name}", "--precompress")
+        assert done.returncode == 0, done.stderr
+        references[name] = _tree(tmp_path / f"ref-{name}")
+    assert "feed.atom.gz" in references["new"] and "topics/topic-1.rss.br" in references["new"]
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    shutil.copytree(tmp_path / "ref-old", out)
+    started = time.monotonic()
+    timing = _build(new_records, tmp_path / "timing", tmp_path / "cache-timing", "--precompress")
+    assert timing.returncode == 0, timing.stderr
+    duration = time.monotonic() - started
+    rng = random.Random(20261204)
+    for attempt in range(16):
+        process = _start(new_records if attempt % 2 == 0 else old_records, out, cache, "--precompress")
+        time.sleep(rng.uniform(0.05, duration))
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        for path, data in _visible(_tree(out)).items():
+            versions = [ref[path] for ref in references.values() if path in ref]
+            assert data in versions, f"kill {attempt}: {path} is neither the old nor the new file"
+    final = _build(new_records, out, cache, "--precompress")
+    assert final.returncode == 0, final.stderr
+    assert _tree(out) == references["new"], "after the kills, every file and sibling is the clean build's"
 
 
 NAMESPACE = r"""
