@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import json
 import os
 import platform
@@ -175,12 +174,11 @@ def feeds_env(records: Path, base_url: str, cache: Path) -> dict[str, str]:
 
 
 def build_static(records: Path, out: Path, base_url: str, cache: Path) -> None:
-    """`feeds build` of `records` into `out`, and a .gz beside every file for nginx's gzip_static."""
+    """`feeds build --precompress` of `records` into `out`: a .gz (and .br) beside every file, which
+    nginx's gzip_static sends as they are."""
     run([PYTHON, "-m", "feeds", "build", "--records", str(records), "--out", str(out),
-         "--base-url", base_url], timeout=1800, env=feeds_env(records, base_url, cache), cwd=out.parent)
-    for path in out.rglob("*"):
-        if path.is_file() and path.suffix != ".gz":
-            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes(), 6, mtime=0))
+         "--base-url", base_url, "--precompress"], timeout=1800, env=feeds_env(records, base_url, cache),
+        cwd=out.parent)
 
 
 NGINX_CONF = """\
