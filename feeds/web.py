@@ -276,7 +276,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     return app
 
 
-THREADS = 4  # per production worker: enough to serve polls while one thread makes a large body
+THREADS = 8  # per production worker: polls go on while a few threads make large bodies
 
 
 def serve_production(settings: Settings, host: str, port: int, workers: int) -> None:
