@@ -276,7 +276,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     return app
 
 
-THREADS = 8  # per production worker: polls go on while a few threads make large bodies
+# Request threads per production worker: polls go on while a few threads make large bodies.  (More
+# than two a core and granian warns that they contend for the interpreter.)
+THREADS = max(2, min(8, 2 * (os.cpu_count() or 1) + 1))
+WORKER_STOP_SECONDS = 5  # a worker that has not stopped this long after SIGTERM is killed
 
 
 def serve_production(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -293,7 +296,10 @@ def serve_production(settings: Settings, host: str, port: int, workers: int) -> 
                          "or --host") from None
     server = Server("feeds.web:create_app", address=host, port=port, interface=Interfaces.WSGI,
                     workers=workers, blocking_threads=THREADS, backpressure=THREADS * 16,
-                    respawn_failed_workers=True, websockets=False)
+                    respawn_failed_workers=True, websockets=False,
+                    # granian's workers can hang in their shutdown when a Ctrl-C reaches them as well
+                    # as the server's SIGTERM: without a limit, the server waits for them forever.
+                    workers_kill_timeout=WORKER_STOP_SECONDS)
     server.serve(target_loader=functools.partial(_worker_app, settings, os.getpid()), wrap_loader=False)
 
 

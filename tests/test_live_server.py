@@ -11,6 +11,7 @@ conditionally.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -77,7 +78,7 @@ def free_port() -> int:
 
 
 def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None,
-                 workers: int | None = None) -> Server:
+                 workers: int | None = None, session: bool = False) -> Server:
     """`python -m feeds serve` (with `workers`: ``--workers N``) on a free port, answering
     /feed.atom, or a failure with its log (``tmp_path/name-N.log``); every server started in
     `tmp_path` shares its catalog folder.  Its links use `base_url` (default: its own address)."""
@@ -94,7 +95,8 @@ def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: 
                 [sys.executable, "-m", "feeds", "serve", "--records", str(records), "--port", str(port),
                  "--base-url", base_url or f"http://127.0.0.1:{port}/",
                  *(["--workers", str(workers)] if workers else [])],
-                cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=session)  # a process group of its own, as a terminal gives it
         server = Server(process, port, records, log, workers)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
@@ -336,24 +338,34 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_production_workers_end_with_their_server(tmp_path: Path) -> None:
-    """Stopped (SIGTERM) or killed (SIGKILL), `feeds serve --workers 2` leaves no worker serving."""
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "Ctrl-C"] + ["Ctrl-C again"] * 4)
+def test_production_workers_end_with_their_server(tmp_path: Path, how: str) -> None:
+    """Stopped (SIGTERM, or Ctrl-C: SIGINT to the whole process group) or killed (SIGKILL),
+    `feeds serve --workers 2` ends within seconds and leaves no worker serving."""
     records = tmp_path / "records"
     shutil.copytree(SEEDS, records)
-    for how in (signal.SIGTERM, signal.SIGKILL):
-        running = start_server(tmp_path, records, name=f"stop-{how.name}", workers=2)
+    running = start_server(tmp_path, records, name="stop", workers=2, session=True)
+    try:
         children = subprocess.run(["pgrep", "-P", str(running.process.pid)], capture_output=True, text=True,
                                   check=False)
         workers = [int(pid) for pid in children.stdout.split()]
         assert len(workers) >= 2, (workers, running.log_text())
-        running.process.send_signal(how)
+        for _ in range(20):
+            assert running.get("/feed.atom")[0] == 200
+        if how.startswith("Ctrl-C"):
+            os.killpg(running.process.pid, signal.SIGINT)
+        else:
+            running.process.send_signal(getattr(signal, how))
         running.process.wait(timeout=15)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (_listening(running.port) or any(map(_alive, workers))):
             time.sleep(0.1)
-        assert not _listening(running.port), f"a worker still serves after {how.name}"
-        assert not any(_alive(pid) for pid in workers), f"a worker outlived its server ({how.name})"
+        assert not _listening(running.port), f"a worker still serves after {how}"
+        assert not any(_alive(pid) for pid in workers), f"a worker outlived its server ({how})"
         assert "Traceback" not in running.log_text(), running.log_text()
+    finally:  # whatever failed, nothing of it keeps running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.process.pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
