@@ -197,7 +197,8 @@ def _few_arenas() -> None:
 def serve(host: str, port: int, workers: int | None, **cli: Any) -> None:
     """Serve every feed live, picking up record changes without a restart."""
     from .live import prepare
-    from .web import create_app, serve_production  # Flask (and granian) are only needed here
+    from .production import serve_production
+    from .web import create_app  # Flask and granian are only needed here
 
     try:
         settings = _load(**cli)
