@@ -169,19 +169,21 @@ class _Kept:
     packed: _Answer | None  # None when gzip does not make the body smaller
 
 
-def _answer(body: Body, path: str, settings: Settings, packed: bool, environ: dict[str, Any]) -> _Answer:
-    """Flask's own answer for `body`, found the way Flask makes it (`_response`, `_headers`)."""
+def _answer(body: Body, path: str, settings: Settings, packed: bool, environ: dict[str, Any],
+            shared: Callable[[Headers], Headers]) -> _Answer:
+    """Flask's own answer for `body`, found the way Flask makes it (`_response`, `_headers`); its
+    header lists are made of the `shared` header pairs."""
     response = _headers(_response(body, path, settings, packed))
-    ok = (response.status, response.get_wsgi_headers(environ).to_wsgi_list())
+    ok = (response.status, shared(response.get_wsgi_headers(environ).to_wsgi_list()))
     response.status_code = 304
-    not_modified = (response.status, response.get_wsgi_headers(environ).to_wsgi_list())
+    not_modified = (response.status, shared(response.get_wsgi_headers(environ).to_wsgi_list()))
     return _Answer(ok, not_modified, response.headers.get("ETag"), response.headers.get("Last-Modified"))
 
 
 class FastPath:
     """WSGI middleware: answers again what Flask answered from a kept body, without Flask."""
 
-    def __init__(self, app: WSGIApp, site: LiveSite, size: int = 10_000) -> None:
+    def __init__(self, app: WSGIApp, site: LiveSite, size: int = 4096) -> None:
         self._app = app
         self._site = site
         self._size = size
@@ -189,19 +191,28 @@ class FastPath:
         self._lock = threading.Lock()
         self._gzip: dict[str | None, bool] = {}  # Accept-Encoding -> gzip accepted
         self._modified: dict[tuple[str | None, str | None, str | None, str | None], bool] = {}
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}  # one object for each header pair
         self.hits = 0  # requests answered here (the tests check the fast path is taken)
 
     def keep(self, environ: dict[str, Any], stamp: Stamp, body: Body, path: str) -> None:
         """Keep the answers Flask gives for `body` to this request's path and query."""
         settings = self._site.settings
-        kept = _Kept(stamp, weakref.ref(body), _answer(body, path, settings, False, environ),
-                     _answer(body, path, settings, True, environ) if _packs(body) else None)
         key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
-        with self._lock:
+        with self._lock:  # the shared pairs too
+            plain = _answer(body, path, settings, False, environ, self._shared)
+            packed = _answer(body, path, settings, True, environ, self._shared) if _packs(body) else None
+            kept = _Kept(stamp, weakref.ref(body), plain, packed)
             self._kept.pop(key, None)
             while len(self._kept) >= self._size:  # the oldest go first
                 del self._kept[next(iter(self._kept))]
             self._kept[key] = kept
+
+    def _shared(self, headers: Headers) -> Headers:
+        """`headers` made of one object per distinct pair: most pairs are the same in every answer
+        (media types, Cache-Control, the security headers), and thousands of answers are kept."""
+        if len(self._pairs) >= _MEMO_SIZE:
+            self._pairs.clear()
+        return [self._pairs.setdefault(pair, pair) for pair in headers]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
