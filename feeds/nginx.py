@@ -13,12 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ExportError, SettingsError
-from .pages import EMBED_CSP, PAGE_CSP
+from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .render import FORMATS
 from .settings import Settings
 from .site import HTML, JS, OPML
 
-NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"  # the live server's 404
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 EMBED_HEADERS = {"Content-Security-Policy": EMBED_CSP}  # an embed is made to be framed
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}

@@ -54,6 +54,8 @@ def _hash(css: str) -> str:
 PAGE_CSP = (f"default-src 'none'; img-src https: http:; style-src {_hash(PAGE_CSS)}; "
             "base-uri 'none'; form-action 'none'")
 EMBED_CSP = f"default-src 'none'; style-src {_hash(EMBED_CSS)}; base-uri 'none'; form-action 'none'"
+# What the live server and the nginx block answer a path the site does not have.
+NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"
 EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
 FAVICON = resources.files("feeds").joinpath("static/favicon.ico").read_bytes()
 

@@ -30,12 +30,11 @@ from werkzeug.http import is_resource_modified, parse_accept_header
 from werkzeug.wrappers import Response as BaseResponse
 
 from .live import Body, LiveSite, Stamp
-from .pages import EMBED_CSP, PAGE_CSP
+from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .records import MAX_NUMBER
 from .settings import Settings, load_settings
 
 bp = Blueprint("feeds", __name__)
-NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"
 FAST_KEY = "feeds.fast"  # in the WSGI environ: the fast path and its stamp, for the view to keep its answer
 
 
