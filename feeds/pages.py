@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
@@ -162,8 +161,7 @@ def render_sitemap(plan: Plan, settings: Settings) -> bytes:
 def render_robots(settings: Settings) -> bytes:
     """robots.txt: every page may be crawled but the embeds (fragments made for other sites'
     frames), and where the sitemap is."""
-    embeds = urlsplit(settings.url("embed/")).path
-    return f"User-agent: *\nDisallow: {embeds}\nSitemap: {settings.url('sitemap.xml')}\n".encode()
+    return f"User-agent: *\nDisallow: /embed/\nSitemap: {settings.url('sitemap.xml')}\n".encode()
 
 
 def page_path(spec: FeedSpec) -> str:

@@ -47,7 +47,7 @@ from lxml import etree
 from werkzeug.test import TestResponse
 
 from feeds.build import BuildReport, build_site
-from feeds.pages import EMBED_LIMIT, render_embed, render_index, render_page, render_robots
+from feeds.pages import EMBED_LIMIT, render_embed, render_index, render_page
 from feeds.records import read_record
 from feeds.settings import Settings
 from feeds.web import create_app
@@ -835,10 +835,3 @@ def test_robots_lets_pages_be_crawled_but_not_embeds_and_names_the_sitemap(site:
     sitemap = site.live("sitemap.xml")
     assert sitemap.headers["Content-Type"] == "application/xml; charset=utf-8"
     assert sitemap.data == site.static("sitemap.xml")
-
-
-def test_robots_keeps_out_the_embeds_under_a_base_url_with_a_path(tmp_path: Path) -> None:
-    settings = Settings.make(base_url="https://example.org/news/", records=str(SEEDS),
-                             out=str(tmp_path / "out"))
-    assert render_robots(settings).decode().splitlines() == [
-        "User-agent: *", "Disallow: /news/embed/", "Sitemap: https://example.org/news/sitemap.xml"]
