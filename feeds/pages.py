@@ -144,26 +144,6 @@ def render_opml(plan: Plan, settings: Settings) -> bytes:
                    **_groups(plan))
 
 
-def render_sitemap(plan: Plan, settings: Settings) -> bytes:
-    """A sitemap (sitemaps.org 0.9) of the site's pages for people: the front page, then every
-    topic's and provider's page, each dated by its newest story (never by the clock)."""
-    pages = [(spec.page, spec.updated) for spec in plan.feeds]
-    if not any(page == "" for page, _ in pages):
-        pages.insert(0, ("", plan.feeds[0].updated if plan.feeds else EPOCH))
-    urls = "".join(f"<url><loc>{escape(settings.url(page))}</loc>"
-                   f"<lastmod>{updated.strftime('%Y-%m-%dT%H:%M:%SZ')}</lastmod></url>\n"
-                   for page, updated in pages)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-            f"{urls}</urlset>\n").encode()
-
-
-def render_robots(settings: Settings) -> bytes:
-    """robots.txt: every page may be crawled but the embeds (fragments made for other sites'
-    frames), and where the sitemap is."""
-    return f"User-agent: *\nDisallow: /embed/\nSitemap: {settings.url('sitemap.xml')}\n".encode()
-
-
 def page_path(spec: FeedSpec) -> str:
     """The file of a feed's HTML page in the static export."""
     return spec.page + "index.html"

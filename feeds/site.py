@@ -29,8 +29,6 @@ from .pages import (
     render_index,
     render_opml,
     render_page,
-    render_robots,
-    render_sitemap,
 )
 from .plan import FeedSpec, Plan
 from .records import Headline, Record
@@ -42,8 +40,6 @@ from .workers import in_order
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
 JS = "text/javascript; charset=utf-8"
-XML = "application/xml; charset=utf-8"
-TEXT = "text/plain; charset=utf-8"
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
@@ -160,9 +156,6 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
         return _hash("index", [(s.stem, s.name, s.title, s.total, *newest(s)) for s in plan.feeds],
                      settings.base_url, settings.site_title, settings.language)
 
-    def sitemap_digest() -> str:
-        return _hash("sitemap", [(s.page, *newest(s)) for s in plan.feeds], settings.base_url)
-
     def opml_digest() -> str:
         return _hash("opml", [(s.stem, s.title) for s in plan.feeds], newest(plan.feeds[0]),
                      settings.base_url, settings.site_title)
@@ -172,9 +165,6 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
         Artifact("feeds.opml", OPML, opml_digest, lambda p, st: render_opml(_plan(p), st), plan),
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
         Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
-        Artifact("sitemap.xml", XML, sitemap_digest, lambda p, st: render_sitemap(_plan(p), st), plan),
-        Artifact("robots.txt", TEXT, lambda: _hash("robots", settings.base_url),
-                 lambda s, st: render_robots(st)),
     ]
     for spec in plan.feeds:
         if only is None or spec.stem in only:
@@ -186,7 +176,7 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 # they disappear (temporary files left by a killed build and compressed siblings included).
 MANAGED = managed((
     *FEED_FILES,
-    "index.html", "feeds.opml", "embed.js", "favicon.ico", "sitemap.xml", "robots.txt",
+    "index.html", "feeds.opml", "embed.js", "favicon.ico",
     *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
     *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
 ))

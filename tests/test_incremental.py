@@ -89,7 +89,7 @@ def _settings(tmp_path: Path, records: Path, out: str = "out", **overrides: obje
 
 def _stem_of(path: str) -> str:
     """The feed a site path belongs to (``embed/topics/ai.html`` → ``topics/ai``), or the path."""
-    if path in ("index.html", "feeds.opml", "embed.js", "favicon.ico", "sitemap.xml", "robots.txt"):
+    if path in ("index.html", "feeds.opml", "embed.js", "favicon.ico"):
         return path
     if path.endswith("/index.html"):
         return path.removesuffix("/index.html")
@@ -343,7 +343,7 @@ def test_one_changed_file_is_the_only_one_read_and_only_its_feeds_are_made(
     assert reads == ([read] if read else []), change
     _assert_clean(tmp_path, settings, report, change)
     made = {_stem_of(path) for path in _made(report)}
-    allowed = was | is_now | {"index.html", "feeds.opml", "sitemap.xml"}
+    allowed = was | is_now | {"index.html", "feeds.opml"}
     assert made <= allowed, f"{change}: made {made - allowed}"
     assert {_stem_of(path) for path in report.export.paths_removed} <= allowed
     if change in ("touch", "rename"):  # the same bytes under a name: nothing to make
@@ -374,7 +374,7 @@ def test_a_change_no_file_shows_is_read_and_nothing_is_made(tmp_path: Path, read
     oldest.write_text(oldest.read_text().replace("2030-05-01", "2030-06-01"))  # now the newest
     report = build_site(settings)
     assert {_stem_of(path) for path in report.export.paths_written} == {
-        "feed", "topics/alpha", "providers/one.example", "index.html", "feeds.opml", "sitemap.xml"}
+        "feed", "topics/alpha", "providers/one.example", "index.html", "feeds.opml"}
     _assert_clean(tmp_path, settings, report)
 
 
@@ -387,7 +387,7 @@ def test_a_store_emptied_and_filled_again_gives_clean_builds(tmp_path: Path, sto
     _assert_clean(tmp_path, settings, report, "empty")
     assert report.counts.files == 0 and sorted(_tree(Path(settings.out))) == [
         "embed.js", "embed/feed.html", "favicon.ico", "feed.atom", "feed.json", "feed.rss", "feeds.opml",
-        "index.html", "robots.txt", "sitemap.xml"]
+        "index.html"]
     (store / "one.md").write_text(_text("Only one", "https://example.org/one", "2030-01-01T00:00:00Z"))
     _assert_clean(tmp_path, settings, build_site(settings), "one record")
 

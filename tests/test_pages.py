@@ -69,8 +69,7 @@ BASE_URL = "https://news.example.org/"
 FORMATS = {"atom": ("atom", "application/atom+xml"), "rss": ("rss", "application/rss+xml"),
            "json": ("json", "application/feed+json")}
 MEDIA = {".atom": "application/atom+xml", ".rss": "application/rss+xml", ".json": "application/feed+json",
-         ".html": "text/html", ".opml": "text/x-opml", ".js": "text/javascript", ".ico": "image/x-icon",
-         ".xml": "application/xml", ".txt": "text/plain"}
+         ".html": "text/html", ".opml": "text/x-opml", ".js": "text/javascript", ".ico": "image/x-icon"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 START_SECONDS = 30
 
@@ -801,37 +800,3 @@ def test_feedparser_finds_the_feeds_from_the_site_url(tmp_path: Path) -> None:
         assert parsed.feed.link == base + "providers/many.example.com/"
         status, headers, _ = http_get(base + "embed/feed.html")
         assert status == 200 and "default-src 'none'" in headers.get("Content-Security-Policy", "")
-
-
-# -- sitemap.xml and robots.txt ---------------------------------------------------------------
-
-SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
-
-
-def test_the_sitemap_lists_every_page_for_people_dated_by_its_newest_story(site: Built) -> None:
-    root = etree.fromstring(site.static("sitemap.xml"))
-    assert root.tag == f"{SITEMAP}urlset"
-    urls = [(u.findtext(f"{SITEMAP}loc"), u.findtext(f"{SITEMAP}lastmod")) for u in root]
-    pages = [site.url(site.page_path(stem)) for stem in ["feed", *(s for s in site.stems if s != "feed")]]
-    assert sorted(loc for loc, _ in urls) == sorted(pages), "every page once, no feed file, no embed"
-    assert urls[0][0] == site.url(""), "the front page first"
-    for stem in site.stems:
-        loc = site.url(site.page_path(stem))
-        lastmod = dict(urls)[loc]
-        entries = site.json_feed(stem)["items"]
-        newest = max((item["date_published"] for item in entries), default=None)
-        if newest is None:
-            assert lastmod == "1970-01-01T00:00:00Z", stem
-        else:  # W3C datetime, UTC: the newest story's date, never the build's clock
-            assert datetime.fromisoformat(lastmod.replace("Z", "+00:00")) == datetime.fromisoformat(
-                newest.replace("Z", "+00:00")), stem
-
-
-def test_robots_lets_pages_be_crawled_but_not_embeds_and_names_the_sitemap(site: Built) -> None:
-    assert site.static("robots.txt").decode() == (
-        f"User-agent: *\nDisallow: /embed/\nSitemap: {site.url('sitemap.xml')}\n")
-    live = site.live("robots.txt")
-    assert live.status_code == 200 and live.headers["Content-Type"] == "text/plain; charset=utf-8"
-    sitemap = site.live("sitemap.xml")
-    assert sitemap.headers["Content-Type"] == "application/xml; charset=utf-8"
-    assert sitemap.data == site.static("sitemap.xml")

@@ -414,7 +414,7 @@ def test_json_feeds_allow_any_origin(client: FlaskClient, stem: str) -> None:
     "/feed.html", "/feed", "/feed.", "/.atom", "/topics/.json", "/topics/", "/providers/",
     "/topics/nope/", "/embed/nope.html", "/embed/", "/providers/reuters.com.txt", "/topics/AI.atom",
     "/feed.ATOM", "/topics/ai.atom.atom", "/providers/ai.atom", "/topics/reuters.com.atom",
-    "/humans.txt", "/feed.atom/", "/topics/ai.atom/", "/index.htm",
+    "/robots.txt", "/feed.atom/", "/topics/ai.atom/", "/index.htm",
 ])
 def test_unknown_path_is_404_saying_where_feeds_are(client: FlaskClient, path: str) -> None:
     response = client.get(path)
