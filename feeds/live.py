@@ -68,7 +68,7 @@ class Body:
 
 
 Filters = tuple[int | None, int | None, int | None]  # limit, min_quality, min_heat
-Stamp = tuple[int, int, bytes]  # catalogs swapped in, refreshes, the catalog file's commits
+Stamp = tuple[int, int, bytes]  # catalogs swapped in, refreshes, the catalog file's `Commits`
 
 
 def _etag(data: bytes) -> str:
@@ -244,8 +244,8 @@ class LiveSite:
         same request gets the same answer.  None while a change of the folder waits to be read
         (or before this process watches the folder): the next request reads it first.
 
-        Another worker's update is a commit to the catalog file; in memory, only this process's
-        refreshes change the catalog, and each is counted.
+        Another process's update of the catalog file is told by `Commits`; in memory, only this
+        process's refreshes change the catalog, and each is counted.
         """
         if self._dirty.is_set() or self._refreshing or (self._watch and self._watcher_pid != os.getpid()):
             return None

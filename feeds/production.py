@@ -32,12 +32,12 @@ def serve_production(settings: Settings, host: str, port: int, workers: int) -> 
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ServeError(f"{host}:{port}: cannot listen there ({reason}); choose another --port "
                          "or --host") from None
-    server = _server_class()("feeds.web:create_app", address=host, port=port, interface=Interfaces.WSGI,
-                    workers=workers, blocking_threads=THREADS, backpressure=THREADS * 16,
-                    respawn_failed_workers=True, websockets=False,
-                    # granian's workers can hang in their shutdown when a Ctrl-C reaches them as well
-                    # as the server's SIGTERM: without a limit, the server waits for them forever.
-                    workers_kill_timeout=WORKER_STOP_SECONDS)
+    server = _server_class()(
+        "feeds.web:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+        blocking_threads=THREADS, backpressure=THREADS * 16, respawn_failed_workers=True, websockets=False,
+        # granian's workers can hang in their shutdown when a Ctrl-C reaches them as well as the
+        # server's SIGTERM: without a limit, the server waits for them forever.
+        workers_kill_timeout=WORKER_STOP_SECONDS)
     server.serve(target_loader=functools.partial(_worker_app, settings, os.getpid()), wrap_loader=False)
 
 

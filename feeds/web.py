@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from werkzeug.datastructures import Accept
@@ -138,7 +138,7 @@ def _headers(response: Response) -> Response:
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Headers = list[tuple[str, str]]
-_MEMO_SIZE = 4096  # distinct header values remembered; a client sending random ones only refills it
+_MEMO_SIZE = 4096  # distinct header values (and header pairs) remembered
 
 
 def _unusual(environ: dict[str, Any]) -> bool:
@@ -209,9 +209,7 @@ class FastPath:
     def _shared(self, headers: Headers) -> Headers:
         """`headers` made of one object per distinct pair: most pairs are the same in every answer
         (media types, Cache-Control, the security headers), and thousands of answers are kept."""
-        if len(self._pairs) >= _MEMO_SIZE:
-            self._pairs.clear()
-        return [self._pairs.setdefault(pair, pair) for pair in headers]
+        return [self._pairs.get(pair) or _remember(self._pairs, pair, pair) for pair in headers]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -219,30 +217,27 @@ class FastPath:
             return self._app(environ, start_response)
         stamp = self._site.stamp()
         kept = self._kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
-        if (kept is None or stamp is None or kept.stamp != stamp or _unusual(environ)):
+        body = None
+        if kept is not None and stamp is not None and kept.stamp == stamp and not _unusual(environ):
+            body = kept.body()
+        if kept is None or body is None:
             environ[FAST_KEY] = None if stamp is None else (self, stamp)
             return self._app(environ, start_response)
-        body = kept.body()
-        if body is None:
-            environ[FAST_KEY] = (self, stamp)
-            return self._app(environ, start_response)
-        packed = kept.packed is not None and self._accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-        answer = kept.packed if packed and kept.packed is not None else kept.plain
+        answer = kept.plain
+        if kept.packed is not None and self._accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
+            answer = kept.packed
         modified = self._is_modified(environ, answer)
         status, headers = answer.ok if modified else answer.not_modified
         self.hits += 1
         start_response(status, list(headers))  # a copy: servers may add to the list
         if not modified or method == "HEAD":
             return []
-        return [body.gzipped if packed else body.data]
+        return [body.data if answer is kept.plain else body.gzipped]
 
     def _accepts_gzip(self, header: str | None) -> bool:
         accepted = self._gzip.get(header)
         if accepted is None:
-            accepted = parse_accept_header(header, Accept)["gzip"] > 0
-            if len(self._gzip) >= _MEMO_SIZE:
-                self._gzip.clear()
-            self._gzip[header] = accepted
+            accepted = _remember(self._gzip, header, parse_accept_header(header, Accept)["gzip"] > 0)
         return accepted
 
     def _is_modified(self, environ: dict[str, Any], answer: _Answer) -> bool:
@@ -253,17 +248,28 @@ class FastPath:
         key = (none_match, since, answer.etag, answer.last_modified)
         modified = self._modified.get(key)
         if modified is None:
-            modified = is_resource_modified(environ, answer.etag, last_modified=answer.last_modified)
-            if len(self._modified) >= _MEMO_SIZE:
-                self._modified.clear()
-            self._modified[key] = modified
+            found = is_resource_modified(environ, answer.etag, last_modified=answer.last_modified)
+            modified = _remember(self._modified, key, found)
         return modified
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memo: dict[K, V], key: K, value: V) -> V:
+    """`value`, kept in `memo` under `key`; a memo grown to `_MEMO_SIZE` starts again (a client
+    sending a new header value each time only refills it)."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None,
-               watch: bool = True, fast: bool = True) -> Flask:
-    """The WSGI app serving `settings` (default: settings file and FEEDS_* variables); `fast` puts
-    the fast path in front of Flask."""
+               watch: bool = True) -> Flask:
+    """The WSGI app serving `settings` (default: settings file and FEEDS_* variables), the fast path
+    in front of Flask."""
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=16 * 1024, DEBUG=False, PROPAGATE_EXCEPTIONS=False)
     app.config.update(test_config or {})
@@ -276,6 +282,5 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
                                                     Allow="GET, HEAD"))
     app.register_error_handler(413, lambda e: _text("Request body too large.\n", 413))
     app.register_error_handler(400, lambda e: _text("Bad request.\n", 400))
-    if fast:
-        app.wsgi_app = FastPath(app.wsgi_app, site)  # type: ignore[method-assign]
+    app.wsgi_app = FastPath(app.wsgi_app, site)  # type: ignore[method-assign]
     return app

@@ -58,34 +58,43 @@ def _visible(tree: dict[str, bytes]) -> dict[str, bytes]:
     return {k: v for k, v in tree.items() if not Path(k).name.startswith(".feeds-tmp-")}
 
 
-def test_a_build_killed_at_any_moment_leaves_every_file_old_or_new(tmp_path: Path) -> None:
-    old_records = _records(tmp_path / "old", 400, "old")
-    new_records = _records(tmp_path / "new", 400, "new")
-    (new_records / "gen0000.md").unlink()  # a provider page and some entries go away too
+def _kill_at_random(tmp_path: Path, old_records: Path, new_records: Path, seed: int, *options: str
+                    ) -> dict[str, dict[str, bytes]]:
+    """The clean builds of both stores (by name), after 16 builds into one folder killed at random
+    moments, each leaving every file there the old or the new one, then a build to the end."""
     references = {}
     for name, records in (("old", old_records), ("new", new_records)):
-        done = _build(records, tmp_path / f"ref-{name}", tmp_path / f"cache-{name}")
+        done = _build(records, tmp_path / f"ref-{name}", tmp_path / f"cache-{name}", *options)
         assert done.returncode == 0, done.stderr
         references[name] = _tree(tmp_path / f"ref-{name}")
     out, cache = tmp_path / "out", tmp_path / "cache"
     shutil.copytree(tmp_path / "ref-old", out)
     started = time.monotonic()
-    assert _build(new_records, tmp_path / "timing", tmp_path / "cache-timing").returncode == 0
+    timing = _build(new_records, tmp_path / "timing", tmp_path / "cache-timing", *options)
+    assert timing.returncode == 0, timing.stderr
     duration = time.monotonic() - started
-    rng = random.Random(20261123)
+    rng = random.Random(seed)
     for attempt in range(16):
         # Alternate the target so every kill interrupts real work.
-        records = new_records if attempt % 2 == 0 else old_records
-        process = _start(records, out, cache)
+        process = _start(new_records if attempt % 2 == 0 else old_records, out, cache, *options)
         time.sleep(rng.uniform(0.05, duration))
         process.send_signal(signal.SIGKILL)
         process.wait(30)
         for path, data in _visible(_tree(out)).items():
             versions = [ref[path] for ref in references.values() if path in ref]
             assert data in versions, f"kill {attempt}: {path} is neither the old nor the new file"
-    final = _build(new_records, out, cache)
+    final = _build(new_records, out, cache, *options)
     assert final.returncode == 0, final.stderr
-    assert _tree(out) == references["new"], "after the kills, a full build must give the clean bytes"
+    references["final"] = _tree(out)
+    return references
+
+
+def test_a_build_killed_at_any_moment_leaves_every_file_old_or_new(tmp_path: Path) -> None:
+    old_records = _records(tmp_path / "old", 400, "old")
+    new_records = _records(tmp_path / "new", 400, "new")
+    (new_records / "gen0000.md").unlink()  # a provider page and some entries go away too
+    trees = _kill_at_random(tmp_path, old_records, new_records, 20261123)
+    assert trees["final"] == trees["new"], "after the kills, a full build must give the clean bytes"
 
 
 def test_a_precompressed_build_killed_at_any_moment_leaves_every_sibling_old_or_new(tmp_path: Path) -> None:
@@ -93,30 +102,9 @@ def test_a_precompressed_build_killed_at_any_moment_leaves_every_sibling_old_or_
     new sibling (never half-written), and the next build makes every sibling its file's again."""
     old_records = _records(tmp_path / "old", 300, "old")
     new_records = _records(tmp_path / "new", 300, "new")
-    references = {}
-    for name, records in (("old", old_records), ("new", new_records)):
-        done = _build(records, tmp_path / f"ref-{name}", tmp_path / f"cache-{name}", "--precompress")
-        assert done.returncode == 0, done.stderr
-        references[name] = _tree(tmp_path / f"ref-{name}")
-    assert "feed.atom.gz" in references["new"] and "topics/topic-1.rss.br" in references["new"]
-    out, cache = tmp_path / "out", tmp_path / "cache"
-    shutil.copytree(tmp_path / "ref-old", out)
-    started = time.monotonic()
-    timing = _build(new_records, tmp_path / "timing", tmp_path / "cache-timing", "--precompress")
-    assert timing.returncode == 0, timing.stderr
-    duration = time.monotonic() - started
-    rng = random.Random(20261204)
-    for attempt in range(16):
-        process = _start(new_records if attempt % 2 == 0 else old_records, out, cache, "--precompress")
-        time.sleep(rng.uniform(0.05, duration))
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-        for path, data in _visible(_tree(out)).items():
-            versions = [ref[path] for ref in references.values() if path in ref]
-            assert data in versions, f"kill {attempt}: {path} is neither the old nor the new file"
-    final = _build(new_records, out, cache, "--precompress")
-    assert final.returncode == 0, final.stderr
-    assert _tree(out) == references["new"], "after the kills, every file and sibling is the clean build's"
+    trees = _kill_at_random(tmp_path, old_records, new_records, 20261204, "--precompress")
+    assert "feed.atom.gz" in trees["new"] and "topics/topic-1.rss.br" in trees["new"]
+    assert trees["final"] == trees["new"], "after the kills, every file and sibling is the clean build's"
 
 
 NAMESPACE = r"""
