@@ -26,7 +26,8 @@ from .catalog.db import stamp
 from .compression import compress_files, sibling_digests, sibling_of
 from .errors import Problem, SettingsError
 from .export import ExportResult, export_files, remove_stale
-from .plan import Plan, plan_feed, plan_index, plan_site, summary_of
+from .layout import ALL
+from .plan import FeedSpec, Plan, page_refs, plan_feed, plan_index, plan_site, summary_of
 from .records import Record
 from .settings import Settings
 from .site import (
@@ -197,11 +198,12 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
     made_by = fingerprint(settings) + (PRECOMPRESSED if settings.precompress else "")
     digests: dict[str, str] = {}
     current: list[str] = []
-    work: list[tuple[Artifact, Source]] = []
-    with catalog.reading():  # one version of the catalog from planning to the last record loaded
+    pending: list[Artifact] = []  # the files to make
+    # One version of the catalog from planning to the last record loaded for the last file made.
+    with catalog.reading():
         previous = catalog.outputs(real_out)
         if not changes.any and _as_left(catalog, real_out, previous, changes.before, made_by):
-            plan = plan_index(catalog, settings)
+            plan = plan_index(catalog, settings, pages=False)
             problems = catalog.problems(changes.listing)
             counts = catalog.counts(problems)
             clock.lap("plan")
@@ -214,41 +216,60 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
         disk = _Disk(real_out, previous)
         plan, artifacts, kept = _planned(catalog, settings, changes, disk, made_by)
         current.extend(kept)
-        loaded_records: dict[Ref, Record] = {}  # records shown by several feeds are loaded once
-
-        def full(refs: tuple[Ref, ...]) -> tuple[Record, ...]:
-            missing = [ref for ref in refs if ref not in loaded_records]
-            found = catalog.records(missing)
-            loaded_records.update(zip(missing, found, strict=True))
-            return tuple(loaded_records[ref] for ref in refs)
-
-        # A feed's three formats and its page are made from one spec, the index and OPML from one
-        # plan: each is loaded once (by identity: `artifacts` keeps every one alive meanwhile).
-        sources: dict[int, Source] = {}
         for artifact in artifacts:
             digests[artifact.path] = artifact.digest
             if disk.current(artifact.path, artifact.digest):
                 current.append(artifact.path)
-                continue
-            source = sources.get(id(artifact.source))
-            if source is None:
-                source = sources[id(artifact.source)] = loaded(artifact.source, full, catalog.headlines)
-            work.append((artifact, source))
-        loaded_records.clear()
-        sources.clear()
+            else:
+                pending.append(artifact)
+        del artifacts
         problems = catalog.problems(changes.listing)
         counts = catalog.counts(problems)
-    digests.update((path, previous[path].digest) for path in kept)
-    repack = _siblings(current, work, digests, disk) if settings.precompress else []
-    clock.lap("plan")
-    made = clock.timed("render", chain(make_many(work, settings, settings.jobs),
-                                       compress_files(real_out, repack, settings.jobs)))
-    result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
+        digests.update((path, previous[path].digest) for path in kept)
+        repack = _siblings(current, pending, digests, disk) if settings.precompress else []
+        clock.lap("plan")
+        made = clock.timed("render", chain(_made(pending, catalog, settings),
+                                           compress_files(real_out, repack, settings.jobs)))
+        result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
     catalog.wrote(real_out, _written(out, result, digests), result.paths_removed, changes.after, made_by)
     clock.lap("write")
-    unchanged = not changes.any and not work and not repack and not result.removed
+    unchanged = not changes.any and not pending and not repack and not result.removed
     return BuildReport(counts, problems, result, time.perf_counter() - started, plan, unchanged,
                        phases=clock.phases)
+
+
+BATCH_RECORDS = 50_000  # full records held at once while making files: memory stays flat as the store grows
+
+
+def _made(pending: list[Artifact], catalog: Catalog, settings: Settings) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every pending file (and its compressed siblings), made in batches: each loads
+    the records its files show (a record shown by several is loaded once), at most about
+    `BATCH_RECORDS` of them, and they are let go before the next batch is loaded."""
+    loaded_records: dict[Ref, Record] = {}
+
+    def full(refs: tuple[Ref, ...]) -> tuple[Record, ...]:
+        missing = [ref for ref in refs if ref not in loaded_records]
+        found = catalog.records(missing)
+        loaded_records.update(zip(missing, found, strict=True))
+        return tuple(loaded_records[ref] for ref in refs)
+
+    def archived(spec: FeedSpec) -> tuple[Ref, ...]:
+        return page_refs(catalog, spec, settings.archive_size)
+
+    # A feed's three formats and its page are made from one spec, the index and OPML from one plan:
+    # each is loaded once (by identity: `pending` keeps every one alive meanwhile).
+    sources: dict[int, Source] = {}
+    batch: list[tuple[Artifact, Source]] = []
+    for artifact in pending:
+        source = sources.get(id(artifact.source))
+        if source is None:
+            if len(loaded_records) >= BATCH_RECORDS:
+                yield from make_many(batch, settings, settings.jobs)
+                batch, sources = [], {}
+                loaded_records.clear()
+            source = sources[id(artifact.source)] = loaded(artifact.source, full, catalog.headlines, archived)
+        batch.append((artifact, source))
+    yield from make_many(batch, settings, settings.jobs)
 
 
 def _as_left(catalog: Catalog, out: str, previous: dict[str, Output], version: int, made_by: str) -> bool:
@@ -259,14 +280,14 @@ def _as_left(catalog: Catalog, out: str, previous: dict[str, Output], version: i
         _intact(prefix + path, known) for path, known in previous.items())
 
 
-def _siblings(current: list[str], work: list[tuple[Artifact, Source]], digests: dict[str, str], disk: _Disk
+def _siblings(current: list[str], pending: list[Artifact], digests: dict[str, str], disk: _Disk
               ) -> list[str]:
     """The files kept as they are whose compressed siblings must be made again from the file on disk.
 
     The siblings of a file being made are made with it; those of a kept file that are, untouched,
     the ones written from its bytes join `current`.  `digests` gains every sibling's.
     """
-    for artifact, _ in work:
+    for artifact in pending:
         digests.update(sibling_digests(artifact.path, artifact.digest))
     repack = []
     for path in list(current):
@@ -304,8 +325,10 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, disk: _Disk
     artifacts = list(site)
     for spec in plan.feeds:
         if spec.stem in stems:
-            summary = summary_of(catalog, spec.stem)
-            assert summary is not None  # the plan was made from it, in this read transaction
-            artifacts.extend(feed_artifacts(plan_feed(catalog, summary, settings), settings))
+            if spec.kind is not ALL:  # (the plan holds the all-items feed in full: the index shows it)
+                summary = summary_of(catalog, spec.stem)
+                assert summary is not None  # the plan was made from it, in this read transaction
+                spec = plan_feed(catalog, summary, settings)
+            artifacts.extend(feed_artifacts(spec, settings))
     return plan, artifacts, kept
 

@@ -33,6 +33,8 @@ def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--records", help="Folder of record files."),
         click.option("--base-url", help="Absolute URL the feeds are published under."),
         click.option("--limit", type=int, help="Most entries per feed."),
+        click.option("--archive-size", type=int,
+                     help="Most entries per archive page of older stories; 0 = no archives."),
         click.option("--drafts/--no-drafts", default=None,
                      help="Include unpublished records (preview only)."),
     ]

@@ -10,6 +10,7 @@ only files of the kinds feeds writes, and never outside the output folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import os
 import stat
@@ -190,7 +191,25 @@ def remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[st
                         raise ExportError(f"{item.path}: cannot remove a file the site no longer has "
                                           f"({exc.strerror})") from None
                     removed.append(Path(item.path).relative_to(out).as_posix())
+    for path in sorted(removed, key=len, reverse=True):
+        _prune(out, Path(path).parent)
     return removed
+
+
+def _prune(out: Path, folder: Path) -> None:
+    """Remove `folder` (a site path) and the folders above it inside `out` while they are empty: a
+    folder left empty would answer 403, not 404, on a static host."""
+    while folder.parts:
+        try:
+            os.rmdir(out / folder)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EBUSY):
+                return  # it still holds something (its own, or someone else's), or is not a plain folder
+            raise ExportError(f"{out / folder}: cannot remove a folder the site no longer has "
+                              f"({exc.strerror})") from None
+        folder = folder.parent
 
 
 def _entries(directory: str) -> list[os.DirEntry[str]]:

@@ -32,9 +32,33 @@ KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
 ALL_STEM = "feed"
 
 
+ARCHIVE = "archive"  # the folder of a feed's archive, beside its page
+
+
 def stem(kind: Kind, key: str) -> str:
     """The site path of a feed without its extension (``topics/ai``)."""
     return ALL_STEM if kind is ALL else f"{kind.folder}/{key}"
+
+
+def page_folder(kind: Kind, key: str) -> str:
+    """The site path of a feed's HTML page (``topics/ai/``; ``""``, the front page, for all items)."""
+    return "" if kind is ALL else f"{kind.folder}/{key}/"
+
+
+def archive_stem(kind: Kind, key: str, page: str) -> str:
+    """The site path of one archive page of a feed without extension (``topics/ai/archive/2019-03``):
+    its documents add the format's extension, its HTML page ``.html``."""
+    return f"{page_folder(kind, key)}{ARCHIVE}/{page}"
+
+
+def archive_of(path: str) -> tuple[str, str] | None:
+    """(feed stem, page key) of a path inside a feed's archive folder; None for any other path."""
+    parts = path.split("/")
+    if len(parts) >= 2 and parts[0] == ARCHIVE:
+        return ALL_STEM, parts[1].partition(".")[0]
+    if len(parts) >= 4 and parts[0] in (TOPIC.folder, PROVIDER.folder) and parts[2] == ARCHIVE:
+        return f"{parts[0]}/{parts[1]}", parts[3].partition(".")[0]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

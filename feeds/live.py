@@ -38,7 +38,8 @@ from typing import Any, TypeVar
 from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning, with_catalog
 from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
-from .plan import plan_feed, plan_index, summary_of
+from .layout import archive_stem
+from .plan import FeedSpec, Plan, page_refs, plan_feed, plan_index, summary_of
 from .records import Record
 from .settings import Settings
 from .site import Artifact, feed_artifacts, fingerprint, loaded, narrowed_artifact, site_artifacts, stem_of
@@ -60,6 +61,7 @@ class Body:
     last_modified: datetime
     media_type: str
     dated: int = 0  # the refresh at which `last_modified` was last checked with the catalog
+    closed: bool = False  # an archive page new stories no longer reach: caches may keep it long
 
     @property
     def size(self) -> int:
@@ -278,11 +280,15 @@ class LiveSite:
             spec = plan_feed(self._reader, summary, self.settings)
             files = self._files[stem] = {a.path: a for a in feed_artifacts(spec, self.settings)}
         artifact = files.get(path)
-        if artifact is None or artifact.spec is None or filters == (None, None, None):
+        if artifact is None or filters == (None, None, None):
             return artifact
+        narrowed = artifact.spec
+        if narrowed is None or narrowed.archived is not None:
+            return artifact  # an archive page holds what it holds: filters narrow a feed's newest
         limit, min_quality, min_heat = filters
         refs = self._reader.newest(stem, limit or self.settings.limit, min_quality, min_heat)
-        return narrowed_artifact(artifact, replace(artifact.spec, records=tuple(refs)), self.settings)
+        narrowed = replace(narrowed, records=tuple(refs), archive=None)
+        return narrowed_artifact(artifact, narrowed, self.settings)
 
     def find(self, path: str) -> bool:
         """True when the site has a file at `path`."""
@@ -293,13 +299,39 @@ class LiveSite:
         with self._reading():
             return self._artifact(path, (None, None, None)) is not None
 
+    def numbered(self, path: str, number: int) -> str | None:
+        """The site path of page `number` (1: the newest stories) of the feed whose first page is at
+        `path` (``topics/ai/index.html``, ``index.html``); None when there is no such page."""
+        self._current()
+        return self._guarded(lambda: self._numbered(path, number))
+
+    def _numbered(self, path: str, number: int) -> str | None:
+        with self._reading():
+            artifact = self._artifact(path, (None, None, None))
+        source = None if artifact is None else artifact.source
+        spec = source.feeds[0] if isinstance(source, Plan) and path == "index.html" else (
+            source if isinstance(source, FeedSpec) and source.archived is None else None)
+        if spec is None or number < 1:
+            return None
+        pages = spec.archive.pages if spec.archive is not None else ()
+        if number == 1:
+            return spec.page
+        if number - 1 > len(pages):
+            return None
+        return archive_stem(spec.kind, spec.key, pages[len(pages) - number + 1].key) + ".html"
+
     def _full(self, refs: tuple[Ref, ...]) -> tuple[Record, ...]:
         return tuple(self._reader.records(refs))
+
+    def _archived(self, spec: FeedSpec) -> tuple[Ref, ...]:
+        return page_refs(self._reader, spec, self.settings.archive_size)
 
     # -- bodies --------------------------------------------------------------------
     def render(self, path: str, limit: int | None = None, min_quality: int | None = None,
                min_heat: int | None = None) -> Body | None:
         """The body of a site path, narrowed by any filters; None when there is no such file."""
+        if limit == self.settings.limit:
+            limit = None  # the feed as it is, archive link and all
         self._current()
         return self._guarded(lambda: self._render(path, (limit, min_quality, min_heat)))
 
@@ -314,14 +346,14 @@ class LiveSite:
             if cached is not None:
                 self._bodies.move_to_end((*variant, artifact.digest))
             else:
-                source = loaded(artifact.source, self._full, self._reader.headlines)
+                source = loaded(artifact.source, self._full, self._reader.headlines, self._archived)
         if cached is not None:
             return self._dated(cached, variant, artifact.digest)
         data = artifact.make(source, self.settings)  # outside every lock: requests go on meanwhile
         packed = gzip.compress(data, compresslevel=6, mtime=0)
         etag = _etag(data)
         body = Body(data, packed, etag, _etag(packed), self._changed(path, filters, etag),
-                    artifact.media_type, self._refreshes)
+                    artifact.media_type, self._refreshes, artifact.closed)
         self._keep(variant, artifact.digest, body)
         return body
 

@@ -16,9 +16,11 @@ import re
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from .archive import day_date
 from .layout import ALL, PROVIDER, TOPIC
 from .plan import EMBED_LIMIT, EPOCH, FeedSpec, Plan
 from .records import Headline
@@ -38,6 +40,7 @@ PAGE_CSS = (
     ".thumb{float:right;margin:0 0 .4rem .8rem;object-fit:cover;border-radius:4px}"
     ".logo{vertical-align:middle;border-radius:4px}.subscribe label{display:block;font-size:.9rem}"
     ".subscribe input{width:100%;box-sizing:border-box;font:inherit;padding:.2rem}"
+    ".pager{display:flex;justify-content:space-between;margin:1rem 0}.pager a[rel=next]{margin-left:auto}"
     "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}"
 )
 EMBED_CSS = (
@@ -144,9 +147,30 @@ def render_opml(plan: Plan, settings: Settings) -> bytes:
                    **_groups(plan))
 
 
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def render_sitemap(pages: list[tuple[str, int | None]], settings: Settings) -> bytes:
+    """The sitemap (sitemaps.org 0.9) of every HTML page: (site path, day of its newest story)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{SITEMAP_NS}">']
+    lines.extend(f"<url><loc>{escape(settings.url(path))}</loc>"
+                 + ("" if day is None else f"<lastmod>{day_date(day).isoformat()}</lastmod>") + "</url>"
+                 for path, day in pages)
+    lines.append("</urlset>\n")
+    return "\n".join(lines).encode("utf-8")
+
+
+def render_robots(settings: Settings) -> bytes:
+    """robots.txt: every page may be crawled but the embeds (made for other sites' frames), and
+    where the sitemap is.  Crawlers read it only at the root of a host: under a base URL with a
+    path, serve it (or its lines) from the root."""
+    folder = urlsplit(settings.base_url).path or "/"
+    return (f"User-agent: *\nDisallow: {folder}embed/\n\nSitemap: {settings.url('sitemap.xml')}\n").encode()
+
+
 def page_path(spec: FeedSpec) -> str:
-    """The file of a feed's HTML page in the static export."""
-    return spec.page + "index.html"
+    """The file of a feed's HTML page in the static export (an archive page's is a file of its own)."""
+    return spec.page if spec.archived is not None else spec.page + "index.html"
 
 
 def embed_path(spec: FeedSpec) -> str:
@@ -167,4 +191,6 @@ __all__ = [
     "render_index",
     "render_opml",
     "render_page",
+    "render_robots",
+    "render_sitemap",
 ]

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import groupby
 
+from .archive import Page, archived_counts, cut
 from .catalog import Catalog, Ref, Summary
-from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, stem
+from .catalog.catalog import member_hash
+from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, archive_stem, page_folder, stem
 from .records import Headline, Record
 from .settings import Settings
 
@@ -20,6 +23,26 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EMBED_LIMIT = 10  # the headlines an embed shows
 
 Held = Ref | Headline  # what a spec holds: refs as planned, full records once loaded to render
+Start = tuple[float, str]  # the (at, id) a feed's archived members start from
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A feed's archive: where its archived members start, and its pages, oldest first."""
+
+    start: Start
+    pages: tuple[Page, ...]
+
+
+@dataclass(frozen=True)
+class Archived:
+    """One archive page of a feed, between the pages older and newer than it (None: the oldest, or
+    the newest, which the subscription document follows)."""
+
+    start: Start
+    page: Page
+    older: Page | None
+    newer: Page | None
 
 
 @dataclass(frozen=True)
@@ -35,6 +58,13 @@ class FeedSpec:
     total: int
     logo: str | None = None
     members: tuple[Held, ...] = ()  # its newest max(limit, EMBED_LIMIT): what any of its files show
+    archive: Archive | None = None  # a subscription document's archive (None: it holds every record)
+    archived: Archived | None = None  # set when this spec is one archive page of the feed
+
+    @property
+    def newest_page(self) -> Page | None:
+        """The newest archive page of a subscription document: its `prev-archive`."""
+        return self.archive.pages[-1] if self.archive and self.archive.pages else None
 
     def entries(self) -> tuple[Record, ...]:
         """The full records of the feed, once loaded (`with_records`)."""
@@ -47,18 +77,77 @@ class FeedSpec:
         return replace(self, records=records)
 
     def narrowed(self, limit: int) -> FeedSpec:
-        """This feed holding only its newest `limit` members."""
-        return replace(self, records=self.members[:limit])
+        """This feed holding only its newest `limit` members (no archive follows them)."""
+        return replace(self, records=self.members[:limit], archive=None)
 
     @property
     def stem(self) -> str:
-        """The site path of the feed without its extension (``topics/ai``)."""
+        """The site path of the document without its extension (``topics/ai``,
+        ``topics/ai/archive/2019``)."""
+        if self.archived is not None:
+            return archive_stem(self.kind, self.key, self.archived.page.key)
+        return stem(self.kind, self.key)
+
+    @property
+    def feed_stem(self) -> str:
+        """The site path of the feed's subscription document without extension: its identity."""
         return stem(self.kind, self.key)
 
     @property
     def page(self) -> str:
-        """The site path of the feed's HTML page (``topics/ai/``)."""
-        return "" if self.kind is ALL else f"{self.kind.folder}/{self.key}/"
+        """The site path of the document's HTML page (``topics/ai/``, ``topics/ai/archive/2019.html``)."""
+        if self.archived is not None:
+            return self.stem + ".html"
+        return page_folder(self.kind, self.key)
+
+    @property
+    def feed_page(self) -> str:
+        """The site path of the feed's own HTML page (an archive page's too)."""
+        return page_folder(self.kind, self.key)
+
+    def pages(self) -> list[FeedSpec]:
+        """One spec for each archive page of a subscription document, oldest first; each holds its
+        records once loaded (`page_refs`)."""
+        if self.archive is None:
+            return []
+        pages = self.archive.pages
+        # No logo: a provider's logo is its newest story's, and an archive page must not change with it.
+        start = self.archive.start
+        return [replace(self, title=f"{self.title} (archive: {page.label})", records=(), members=(),
+                        logo=None, archive=None,
+                        archived=Archived(start, page, pages[i - 1] if i else None,
+                                          pages[i + 1] if i + 1 < len(pages) else None))
+                for i, page in enumerate(pages)]
+
+    def nav(self) -> tuple[str | None, str | None]:
+        """The HTML pages newer and older than this one (site paths; None at either end): a feed's
+        page, then its archive pages from the newest to the oldest."""
+        archived = self.archived
+        if archived is None:
+            newest = self.newest_page
+            return None, None if newest is None else archive_stem(self.kind, self.key, newest.key) + ".html"
+        newer = page_folder(self.kind, self.key) if archived.newer is None else (
+            archive_stem(self.kind, self.key, archived.newer.key) + ".html")
+        older = None if archived.older is None else (
+            archive_stem(self.kind, self.key, archived.older.key) + ".html")
+        return newer, older
+
+    def links(self) -> list[tuple[str, str]]:
+        """The RFC 5005 links of the document, (relation, site path without extension): a subscription
+        document's to its newest archive page; an archive page's to the subscription document and to
+        the pages older and newer than it."""
+        newest = self.newest_page
+        if newest is not None:
+            return [("prev-archive", archive_stem(self.kind, self.key, newest.key))]
+        archived = self.archived
+        if archived is None:
+            return []
+        links = [("current", self.feed_stem)]
+        if archived.older is not None:
+            links.append(("prev-archive", archive_stem(self.kind, self.key, archived.older.key)))
+        if archived.newer is not None:
+            links.append(("next-archive", archive_stem(self.kind, self.key, archived.newer.key)))
+        return links
 
     @property
     def updated(self) -> datetime:
@@ -76,6 +165,20 @@ class Plan:
     """Every feed of a site, all-items first, then topics and providers by key."""
 
     feeds: tuple[FeedSpec, ...]
+    every_page: dict[str, tuple[int | None, list[Page]]] | None = None  # by feed: newest day, archive pages
+
+    def sitemap(self) -> list[tuple[str, int | None]]:
+        """Every HTML page of the site, (site path, the day of its newest story; None for none),
+        each feed's newest first: the index, each feed's page and each page of its archive."""
+        if self.every_page is None:
+            raise TypeError("the sitemap is made from a plan of every page (plan_index)")
+        found: list[tuple[str, int | None]] = []
+        for spec in self.feeds:
+            newest, pages = self.every_page.get(spec.stem, (None, []))
+            found.append((spec.page, newest))
+            found.extend((archive_stem(spec.kind, spec.key, page.key) + ".html", page.last_day)
+                         for page in reversed(pages))
+        return found
 
     @cached_property
     def by_stem(self) -> dict[str, FeedSpec]:
@@ -118,23 +221,75 @@ def summary_of(catalog: Catalog, stem: str) -> Summary | None:
     return _EMPTY if found is None and stem == ALL_STEM else found
 
 
-def plan_feed(catalog: Catalog, summary: Summary, settings: Settings, limit: int | None = None,
-              min_quality: int | None = None, min_heat: int | None = None) -> FeedSpec:
-    """One feed, holding its newest records (those of at least `min_quality` and `min_heat`,
-    `limit` of them when given)."""
-    held = limit or max(settings.limit, EMBED_LIMIT)
-    refs = tuple(catalog.newest(summary.stem, held, min_quality, min_heat))
+def plan_feed(catalog: Catalog, summary: Summary, settings: Settings) -> FeedSpec:
+    """One feed, holding the newest records its files show, and its archive."""
+    refs = tuple(catalog.newest(summary.stem, max(settings.limit, EMBED_LIMIT)))
     spec = make_spec(summary.kind, summary.key, summary.name, refs, settings, summary.total, summary.logo)
-    return spec if limit is None else replace(spec, records=refs)
+    return replace(spec, archive=archive_of(catalog, summary.stem, settings))
 
 
-def plan_index(catalog: Catalog, settings: Settings) -> Plan:
-    """Every feed from its summary alone, holding its newest record: what the index and the
-    OPML list need."""
-    return Plan(tuple(make_spec(s.kind, s.key, s.name, (s.newest,) if s.newest else (), settings, s.total,
-                                s.logo) for s in summaries(catalog)))
+def archive_of(catalog: Catalog, feed: str, settings: Settings) -> Archive | None:
+    """The archive of the feed at `feed`: its records beyond the newest `limit`, cut into pages."""
+    if not settings.archive_size:
+        return None
+    start = catalog.first_archived(feed, settings.limit)
+    if start is None:
+        return None
+    pages = cut(catalog.archived_days(feed, start), settings.archive_size)
+    size = settings.archive_size
+    return Archive(start, tuple(_summed(catalog, feed, start, page, size) if page.part else page
+                                for page in pages))
+
+
+def _part(catalog: Catalog, feed: str, start: Start, page: Page, size: int) -> list[Ref]:
+    """The records of one part of a day holding more than a page, newest first."""
+    oldest_first = catalog.archived(feed, start, page.first_day, page.last_day)[::-1]
+    return oldest_first[(page.part - 1) * size:page.part * size][::-1]
+
+
+def _summed(catalog: Catalog, feed: str, start: Start, page: Page, size: int) -> Page:
+    hashes = [member_hash(ref.id, ref.digest) for ref in _part(catalog, feed, start, page, size)]
+    return replace(page, sums=(sum(h >> 31 for h in hashes), sum(h & 0x7FFFFFFF for h in hashes)))
+
+
+def page_refs(catalog: Catalog, spec: FeedSpec, size: int) -> tuple[Ref, ...]:
+    """The records of an archive page spec, newest first."""
+    archived = spec.archived
+    if archived is None:
+        raise TypeError(f"{spec.stem}: not an archive page")
+    page = archived.page
+    if page.part:
+        return tuple(_part(catalog, spec.feed_stem, archived.start, page, size))
+    return tuple(catalog.archived(spec.feed_stem, archived.start, page.first_day, page.last_day))
+
+
+def every_page(catalog: Catalog, settings: Settings) -> dict[str, tuple[int | None, list[Page]]]:
+    """Every feed's newest day and archive pages, from one pass over the catalog (what the sitemap
+    lists): the same pages as `archive_of` gives each feed."""
+    found: dict[str, tuple[int | None, list[Page]]] = {}
+    rows = catalog.every_day()
+    for feed, days in groupby(rows, lambda row: row[0]):
+        counts = [(day, count) for _, day, count in days]
+        pages = (cut(archived_counts(counts, settings.limit), settings.archive_size) if settings.archive_size
+                 else [])
+        found[feed] = (counts[0][0], pages)
+    return found
+
+
+def plan_index(catalog: Catalog, settings: Settings, pages: bool = True) -> Plan:
+    """Every feed from its summary alone, holding its newest record, but the all-items feed planned
+    in full (the front page leads with its stories), and every feed's archive pages: what the
+    index, the OPML list and the sitemap need.  Without `pages`, only the summaries (what a
+    build's report counts)."""
+    found = summaries(catalog)
+    specs = [make_spec(s.kind, s.key, s.name, (s.newest,) if s.newest else (), settings, s.total, s.logo)
+             for s in found]
+    if not pages:
+        return Plan(tuple(specs))
+    return Plan((plan_feed(catalog, found[0], settings), *specs[1:]), every_page(catalog, settings))
 
 
 def plan_site(catalog: Catalog, settings: Settings) -> Plan:
-    """Every feed, each holding the newest records its files show."""
-    return Plan(tuple(plan_feed(catalog, s, settings) for s in summaries(catalog)))
+    """Every feed, each holding the newest records its files show, and its archive."""
+    return Plan(tuple(plan_feed(catalog, s, settings) for s in summaries(catalog)),
+                every_page(catalog, settings))

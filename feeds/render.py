@@ -73,10 +73,13 @@ def render_json(spec: FeedSpec, settings: Settings) -> bytes:
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
         "home_page_url": settings.url(spec.page),
-        "feed_url": settings.url(spec.stem + ".json"),
+        "feed_url": settings.url(spec.feed_stem + ".json"),  # an archive page's too: the feed it is of
         "description": spec.description,
         "language": settings.language,
     }
+    older = dict(spec.links()).get("prev-archive")
+    if older is not None:  # JSON Feed pages through the archive, newest first, by `next_url`
+        doc["next_url"] = settings.url(older + ".json")
     if spec.logo:
         doc["icon"] = spec.logo
     doc["items"] = [_json_item(record) for record in spec.entries()]
@@ -106,10 +109,16 @@ def feed_digest(spec: FeedSpec, settings: Settings) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((code_digest(), settings.base_url, settings.site_title,
                         settings.language, spec.kind.name, spec.key, spec.name, spec.title,
-                        spec.description, spec.logo)).encode())
+                        spec.description, spec.logo, spec.links(), _page(spec))).encode())
     for record in spec.records:
         digest.update(f"{record.id} {record.digest}\n".encode())
     return digest.hexdigest()
+
+
+def _page(spec: FeedSpec) -> tuple[object, ...]:
+    """What an archive page holds, before its records are loaded: their count and hashes summed."""
+    archived = spec.archived
+    return () if archived is None else (archived.page.key, archived.page.count, archived.page.sums)
 
 
 def render_site(plan: Plan, settings: Settings) -> Iterator[tuple[str, bytes]]:

@@ -39,6 +39,9 @@ OPTIONS: tuple[Option, ...] = (
            "Absolute http(s) URL the feeds are published under; every link is built from it."),
     Option("language", str, "en", "Language of the feeds (RSS <language>, Atom xml:lang)."),
     Option("limit", int, 50, "Most entries in one feed (newest first).", minimum=1),
+    Option("archive_size", int, 100,
+           "Most entries in one archive document or page of older stories (RFC 5005); 0 = no archives.",
+           minimum=0),
     Option("records", str, "seeds", "Folder of record files (*.md, *.txt)."),
     Option("out", str, "public", "Folder the static export is written to."),
     Option("drafts", bool, False, "Also publish records that are not `published: true` (preview only)."),
@@ -79,6 +82,7 @@ class Settings:
     base_url: str
     language: str
     limit: int
+    archive_size: int
     records: str
     out: str
     drafts: bool

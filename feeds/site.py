@@ -12,13 +12,13 @@ import gc
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from . import code_digest
 from .compression import compress, managed
-from .layout import ALL
+from .layout import ALL, archive_of
 from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
@@ -29,6 +29,8 @@ from .pages import (
     render_index,
     render_opml,
     render_page,
+    render_robots,
+    render_sitemap,
 )
 from .plan import FeedSpec, Plan
 from .records import Headline, Record
@@ -40,10 +42,13 @@ from .workers import in_order
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
 JS = "text/javascript; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
 Headlines = Callable[[tuple[Any, ...]], Sequence[Headline]]  # the headlines of refs
+Archived = Callable[[FeedSpec], tuple[Any, ...]]  # the refs of an archive page spec
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,13 @@ class Artifact:
         """The feed this file is made from, if it is one feed's."""
         return self.source if isinstance(self.source, FeedSpec) else None
 
+    @property
+    def closed(self) -> bool:
+        """True for an archive page with a newer one after it: new stories no longer reach it, so
+        caches may keep it long."""
+        spec = self.spec
+        return spec is not None and spec.archived is not None and spec.archived.newer is not None
+
 
 # Settings that change no byte of a file (precompression adds files: the build's `made_by` says so).
 _NOT_OUTPUT = ("jobs", "cache_dir", "body_cache_bytes", "precompress")
@@ -78,7 +90,11 @@ def fingerprint(settings: Settings) -> str:
 
 
 def stem_of(path: str) -> str:
-    """The feed a site path would belong to (``topics/ai`` for ``embed/topics/ai.html``)."""
+    """The feed a site path would belong to (``topics/ai`` for ``embed/topics/ai.html`` and for
+    ``topics/ai/archive/2019.atom``)."""
+    archived = archive_of(path)
+    if archived is not None:
+        return archived[0]
     if path.startswith("embed/") and path.endswith(".html"):
         return path[len("embed/"):-len(".html")]
     if path.endswith("/index.html"):
@@ -86,16 +102,20 @@ def stem_of(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def loaded(source: Source, full: Full, headlines: Headlines) -> Source:
-    """`source` holding the records its file shows: a feed's newest in full, or each feed's newest
-    headline (all an index shows)."""
+def loaded(source: Source, full: Full, headlines: Headlines, archived: Archived) -> Source:
+    """`source` holding the records its file shows: a feed's newest (or an archive page's) in full,
+    or the front page's stories in full and each other feed's newest headline (all the index and
+    the OPML list show)."""
     if isinstance(source, FeedSpec):
-        return source.with_records(full(source.records))
+        refs = archived(source) if source.archived is not None else source.records
+        return source.with_records(full(refs))
     if isinstance(source, Plan):
-        firsts = headlines(tuple(spec.records[0] for spec in source.feeds if spec.records))
+        front, *others = source.feeds
+        firsts = headlines(tuple(spec.records[0] for spec in others if spec.records))
         newest = iter(firsts)
-        return Plan(tuple(spec.with_records((next(newest),) if spec.records else ())
-                          for spec in source.feeds))
+        return replace(source, feeds=(front.with_records(full(front.records)),
+                                      *(spec.with_records((next(newest),) if spec.records else ())
+                                        for spec in others)))
     return source
 
 
@@ -128,10 +148,28 @@ def feed_artifacts(spec: FeedSpec, settings: Settings) -> list[Artifact]:
                       _feed_maker(fmt), spec)
              for fmt, f in FORMATS.items()]
     if spec.kind is not ALL:  # the all-items feed's page is the index
-        files.append(Artifact(page_path(spec), HTML, lambda: _hash("page", digest(), spec.total),
-                              lambda s, st: render_page(_given(s), st), spec))
+        files.append(_page_artifact(spec, digest))
     files.append(embed_artifact(spec.narrowed(EMBED_LIMIT), settings))
+    for page in spec.pages():  # its archive: each page in every format, and for people
+        files.extend(archive_artifacts(page, settings))
     return files
+
+
+def _page_artifact(spec: FeedSpec, digest: Callable[[], str]) -> Artifact:
+    # A feed's page tells how many stories it has; an archive page only its own (it stays as it is).
+    total = spec.total if spec.archived is None else None
+    return Artifact(page_path(spec), HTML, lambda: _hash("page", digest(), total),
+                    lambda s, st: render_page(_given(s), st), spec)
+
+
+def archive_artifacts(page: FeedSpec, settings: Settings) -> list[Artifact]:
+    """The files of one archive page of a feed: its documents in every format and its HTML page."""
+    def digest() -> str:
+        return feed_digest(page, settings)
+
+    return [*(Artifact(feed_path(page, fmt), f"{f.media_type}; charset=utf-8", digest, _feed_maker(fmt), page)
+              for fmt, f in FORMATS.items()),
+            _page_artifact(page, digest)]
 
 
 def embed_artifact(spec: FeedSpec, settings: Settings) -> Artifact:
@@ -154,15 +192,23 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 
     def index_digest() -> str:
         return _hash("index", [(s.stem, s.name, s.title, s.total, *newest(s)) for s in plan.feeds],
-                     settings.base_url, settings.site_title, settings.language)
+                     feed_digest(plan.feeds[0], settings), settings.base_url, settings.site_title,
+                     settings.language)
 
     def opml_digest() -> str:
         return _hash("opml", [(s.stem, s.title) for s in plan.feeds], newest(plan.feeds[0]),
                      settings.base_url, settings.site_title)
 
+    def sitemap_digest() -> str:
+        return _hash("sitemap", plan.sitemap(), settings.base_url)
+
     files = [
         Artifact("index.html", HTML, index_digest, lambda p, st: render_index(_plan(p), st), plan),
         Artifact("feeds.opml", OPML, opml_digest, lambda p, st: render_opml(_plan(p), st), plan),
+        Artifact("sitemap.xml", XML, sitemap_digest, lambda p, st: render_sitemap(_plan(p).sitemap(), st),
+                 plan),
+        Artifact("robots.txt", TEXT, lambda: _hash("robots", settings.base_url),
+                 lambda s, st: render_robots(st)),
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
         Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
@@ -176,8 +222,10 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 # they disappear (temporary files left by a killed build and compressed siblings included).
 MANAGED = managed((
     *FEED_FILES,
-    "index.html", "feeds.opml", "embed.js", "favicon.ico",
+    "index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico",
     *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
+    *(f"{folder}archive/{name}" for folder in ("", "topics/*/", "providers/*/")
+      for name in (*(f"*{f.extension}" for f in FORMATS.values()), "*.html", ".feeds-tmp-*")),
     *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
 ))
 

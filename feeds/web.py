@@ -35,6 +35,7 @@ from .records import MAX_NUMBER
 from .settings import Settings, load_settings
 
 bp = Blueprint("feeds", __name__)
+ARCHIVE_MAX_AGE = 86400  # seconds caches may keep a closed archive page (back-dated stories change it)
 FAST_KEY = "feeds.fast"  # in the WSGI environ: the fast path and its stamp, for the view to keep its answer
 
 
@@ -85,7 +86,7 @@ def _response(body: Body, path: str, settings: Settings, packed: bool) -> Respon
     response.set_etag(body.gzip_etag if packed else body.etag)
     response.last_modified = body.last_modified
     response.cache_control.public = True
-    response.cache_control.max_age = settings.max_age
+    response.cache_control.max_age = ARCHIVE_MAX_AGE if body.closed else settings.max_age
     response.vary.add("Accept-Encoding")
     if path.endswith(".json"):
         response.headers["Access-Control-Allow-Origin"] = "*"
@@ -117,8 +118,14 @@ def site_file(path: str) -> BaseResponse:
         return redirect(site.settings.url(path + "/"), 308)
     try:
         limit, min_quality, min_heat = _filters(site.settings)
+        number = _int_arg("page", -MAX_NUMBER, MAX_NUMBER) if path.endswith("index.html") else None
     except BadQuery as exc:
         return _text(f"{exc}\n", 400)
+    if number is not None:  # ?page=N of a feed's page: where that page of its stories is, while it is
+        found = site.numbered(path, number)
+        if found is None:
+            return _text(NOT_FOUND, 404)
+        return redirect(site.settings.url(found), 302)
     body = site.render(path, limit, min_quality, min_heat)
     if body is None:
         return _text(NOT_FOUND, 404)

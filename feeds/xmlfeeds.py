@@ -28,7 +28,36 @@ from .records import Record
 from .settings import Settings
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "feeds"
+
+
+class _History(BaseExtension):  # type: ignore[misc]
+    """RFC 5005 archives: ``fh:archive`` on an archive document, and its ``prev-archive``,
+    ``next-archive`` and ``current`` links (as ``atom:link`` in RSS).  Written here, not with
+    `FeedGenerator.link`: feedgen takes the RSS channel's <link> from the link added last."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str, str]] = []  # (relation, URL, media type)
+        self.archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def _extend(self, parent: Any, link: str) -> None:
+        if self.archive:
+            xml_elem(f"{{{HISTORY_NS}}}archive", parent)
+        for rel, href, media_type in self.links:
+            xml_elem(link, parent, href=href, rel=rel, type=media_type)
+
+    def extend_atom(self, feed: Any) -> Any:
+        self._extend(feed, "link")  # feedgen writes Atom's own elements without a namespace
+        return feed
+
+    def extend_rss(self, feed: Any) -> Any:
+        self._extend(feed[0], f"{{{ATOM_NS}}}link")  # in the channel
+        return feed
 
 
 class _MediaFeed(BaseExtension):  # type: ignore[misc]
@@ -82,10 +111,13 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str, media_type: str,
                extension: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.register_extension("media", _MediaFeed, _MediaEntry)
+    fg.register_extension("history", _History)
+    fg.history.archive = spec.archived is not None
+    fg.history.links = [(rel, settings.url(path + extension), media_type) for rel, path in spec.links()]
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
     self_url = settings.url(spec.stem + extension)
-    fg.id(settings.url(spec.stem + ".atom"))
+    fg.id(settings.url(spec.feed_stem + ".atom"))  # an archive document's too: the feed it is part of
     fg.title(spec.title)
     if fmt == "atom":
         fg.subtitle(spec.description)

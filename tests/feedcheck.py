@@ -25,6 +25,7 @@ from typing import Any
 import feedparser
 from lxml import etree
 
+from feeds.layout import archive_stem
 from feeds.plan import FeedSpec, Plan
 from feeds.records import Record
 from feeds.settings import Settings
@@ -79,11 +80,11 @@ RSS_ITEM_CHILDREN: Mapping[str, tuple[int, int]] = {
     "media:player": (0, 1),
 }
 ATOM_FEED_CHILDREN: Mapping[str, tuple[int, int]] = {
-    "id": (1, 1), "title": (1, 1), "updated": (1, 1), "link": (2, 2), "generator": (1, 1),
+    "id": (1, 1), "title": (1, 1), "updated": (1, 1), "link": (2, 3), "generator": (1, 1),
     "subtitle": (0, 1), "logo": (0, 1), "entry": (0, 100_000),
 }
 RSS_CHANNEL_CHILDREN: Mapping[str, tuple[int, int]] = {
-    "title": (1, 1), "link": (1, 1), "description": (1, 1), "atom:link": (1, 1),
+    "title": (1, 1), "link": (1, 1), "description": (1, 1), "atom:link": (1, 2),
     "docs": (0, 1), "generator": (1, 1), "language": (0, 1), "lastBuildDate": (1, 1),
     "image": (0, 1), "item": (0, 100_000),
 }
@@ -213,6 +214,12 @@ def check_feed(spec: FeedSpec, fmt: str, data: bytes, settings: Settings) -> Non
         spec, entries(spec, settings), data, settings)
 
 
+def _older(spec: FeedSpec, extension: str, settings: Settings) -> str | None:
+    """The URL of a feed's newest archive document in one format; None when it has no archive."""
+    newest = spec.newest_page
+    return None if newest is None else settings.url(archive_stem(spec.kind, spec.key, newest.key) + extension)
+
+
 def check_atom(spec: FeedSpec, records: Sequence[Record], data: bytes, settings: Settings) -> None:
     """Structural check of one Atom feed against its plan."""
     name = feed_file(spec, "atom")
@@ -226,7 +233,11 @@ def check_atom(spec: FeedSpec, records: Sequence[Record], data: bytes, settings:
     assert parse_rfc3339(text_of(root.find("a:updated", a))) == newest, (
         f"{name}: feed <updated> must be the newest entry's date")
     links = {link.get("rel"): link for link in root.findall("a:link", a)}
-    assert set(links) == {"self", "alternate"}, f"{name}: feed links {sorted(map(str, links))}"
+    archive = _older(spec, ".atom", settings)  # the newest archive document, when the feed has one
+    assert set(links) == {"self", "alternate", *(("prev-archive",) if archive else ())}, (
+        f"{name}: feed links {sorted(map(str, links))}")
+    if archive:
+        assert links["prev-archive"].get("href") == archive, f"{name}: prev-archive link"
     assert links["self"].get("href") == settings.url(name), f"{name}: self link href"
     assert links["self"].get("type") == MEDIA_TYPES["atom"], f"{name}: self link needs its type"
     assert links["alternate"].get("href") == settings.url(spec.page), f"{name}: alternate link"
@@ -279,8 +290,10 @@ def check_rss(spec: FeedSpec, records: Sequence[Record], data: bytes, settings: 
     assert text_of(channel.find("title")) == spec.title, f"{name}: channel title"
     assert text_of(channel.find("link")) == settings.url(spec.page), (
         f"{name}: channel <link> must be the HTML page")
-    self_link = channel.find("atom:link", NS)
+    self_link, *more = channel.findall("atom:link", NS)
     assert self_link is not None and self_link.get("rel") == "self", f"{name}: atom:link self"
+    archive = _older(spec, ".rss", settings)
+    assert [(m.get("rel"), m.get("href")) for m in more] == ([("prev-archive", archive)] if archive else [])
     assert self_link.get("href") == settings.url(name), f"{name}: self link href"
     assert self_link.get("type") == MEDIA_TYPES["rss"], f"{name}: self link needs its type"
     newest = records[0].published_at if records else spec.updated
@@ -363,6 +376,7 @@ def check_json(spec: FeedSpec, records: Sequence[Record], data: bytes, settings:
     assert doc["feed_url"] == settings.url(name), f"{name}: feed_url"
     assert doc["home_page_url"] == settings.url(spec.page), f"{name}: home_page_url"
     assert doc.get("icon") == spec.logo, f"{name}: icon must be the provider's logo"
+    assert doc.get("next_url") == _older(spec, ".json", settings), f"{name}: next_url"
     items = doc["items"]
     assert [i["id"] for i in items] == [r.id for r in records], f"{name}: item ids and order"
     for item, record in zip(items, records, strict=True):

@@ -122,7 +122,20 @@ def _loaded(catalog: Catalog, plan: Plan) -> Plan:
         return replace(spec, records=tuple(catalog.records(spec.records)),
                        members=tuple(catalog.records(spec.members)))
 
-    return Plan(tuple(full(spec) for spec in plan.feeds))
+    return replace(plan, feeds=tuple(full(spec) for spec in plan.feeds))
+
+
+def record_loads(monkeypatch: Any) -> list[int]:
+    """How many full records each `Catalog.records` call loads from now on (`monkeypatch`: pytest's)."""
+    loaded: list[int] = []
+    real = Catalog.records
+
+    def spy(catalog: Catalog, refs: Any) -> Any:
+        found = real(catalog, refs)
+        loaded.append(len(found))
+        return found
+    monkeypatch.setattr(Catalog, "records", spy)
+    return loaded
 
 
 def read_store(settings: Settings) -> ReadStore:

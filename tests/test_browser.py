@@ -252,8 +252,14 @@ def test_demo_page_on_another_origin_renders_both_embeds(watched: Watched, feeds
     watched.assert_clean((demo.url, feeds_url))
 
 
+def thumbnails(feeds_url: str) -> tuple[str, ...]:
+    """The pictures of the stories the front page leads with (requested, and answered offline)."""
+    return tuple(item["image"] for item in get_json(feeds_url + "feed.json")["items"] if item.get("image"))
+
+
 def test_index_page_lists_every_feed(watched: Watched, feeds_url: str) -> None:
     page = watched.page
+    thumbnails_offline(page, (feeds_url,))
     page.goto(feeds_url, wait_until="load")
     outlines = re.findall(r'xmlUrl="([^"]+)\.atom"', urllib.request.urlopen(
         feeds_url + "feeds.opml", timeout=10).read().decode())
@@ -270,7 +276,7 @@ def test_index_page_lists_every_feed(watched: Watched, feeds_url: str) -> None:
     assert page.evaluate("document.scripts.length") == 0
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1000, f"the index scrolls sideways: {width}px"
-    watched.assert_clean((feeds_url,))
+    watched.assert_clean((feeds_url, *thumbnails(feeds_url)))
 
 
 def test_site_has_a_favicon_so_browsers_log_no_404(watched: Watched, feeds_url: str) -> None:
@@ -280,6 +286,7 @@ def test_site_has_a_favicon_so_browsers_log_no_404(watched: Watched, feeds_url: 
     remembers the failure for the session, so this checks the rule, not one fetch).
     """
     page = watched.page
+    thumbnails_offline(page, (feeds_url,))
     page.goto(feeds_url, wait_until="load")
     declared = page.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
     if not declared:
@@ -287,7 +294,7 @@ def test_site_has_a_favicon_so_browsers_log_no_404(watched: Watched, feeds_url: 
         assert status == 200 and headers.get("Content-Type", "").startswith("image/"), (
             f"no <link rel=icon> and /favicon.ico answers {status}: every visit logs a 404 in the console")
     page.wait_for_timeout(200)  # a declared icon blocked by the page's CSP is a console error too
-    watched.assert_clean((feeds_url, "data:"), favicon=True)
+    watched.assert_clean((feeds_url, "data:", *thumbnails(feeds_url)), favicon=True)
 
 
 @pytest.fixture
@@ -342,6 +349,75 @@ def test_pages_keep_to_their_column_on_a_phone(phone: Watched, feeds_url: str, p
     assert not outside, "\n".join(outside)
 
 
+# -- paging through every story ---------------------------------------------------------------
+# Stories, three a month from January 2024, with limit 5 and archive_size 8: the 25 archived make
+# a page for each month of the first half, and one for July to September (the second half).
+PAGED = 30
+
+
+@pytest.fixture(scope="module")
+def paged_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("paged")
+    records = work / "records"
+    records.mkdir()
+    for i in range(PAGED):
+        story = record_fields(title=f"Paged story {i:02d}", webUrl=f"https://paged.example.com/{i}",
+                              publishedDateTime=f"2024-{1 + i // 3:02d}-{10 + i % 3}T09:00:00Z",
+                              topics=["Paging"],
+                              provider={"name": "Paged Times", "domain": "paged.example.com"})
+        (records / f"paged-{i:02d}.md").write_text(record_text(story), encoding="utf-8")
+    with feeds_server(records, work / "server", limit="5", archive_size="8") as base:
+        yield base
+
+
+def _titles(page: Any) -> list[str]:
+    return [" ".join(t.split()) for t in page.locator("ol.stories h2 a").all_inner_texts()]
+
+
+@pytest.mark.parametrize("start", ["", "topics/paging/"])
+def test_paging_forward_through_every_story_and_back(watched: Watched, paged_url: str, start: str) -> None:
+    """Older → from a feed's page (and the front page) to its oldest archive page, then ← Newer back."""
+    page = watched.page
+    page.goto(paged_url + start, wait_until="load")
+    seen, visited = _titles(page), [page.url]
+    while page.locator("a[rel=next]").count():
+        page.locator("a[rel=next]").first.click()
+        page.wait_for_load_state("load")
+        assert page.url != visited[-1]
+        visited.append(page.url)
+        seen += _titles(page)
+    assert seen == [f"Paged story {i:02d}" for i in reversed(range(PAGED))]
+    assert len(visited) == 1 + 7  # the feed's page, then the seven pages of its archive
+    assert visited[-1].endswith("/archive/2024-01.html"), visited[-1]
+    for back in reversed(visited[:-1]):  # and back, one page at a time
+        page.locator("a[rel=prev]").first.click()
+        page.wait_for_load_state("load")
+        assert page.url == back
+    assert page.locator("a[rel=prev]").count() == 0
+    watched.assert_clean((paged_url,))
+
+
+def test_an_archive_link_from_a_feed_page_leads_to_its_page_and_documents(watched: Watched,
+                                                                          paged_url: str) -> None:
+    page = watched.page
+    page.goto(paged_url + "providers/paged.example.com/", wait_until="load")
+    page.get_by_role("link", name="Older →").first.click()
+    page.wait_for_load_state("load")
+    # The feed shows stories 29 to 25; 24 to 18 (July to September) are the newest archive page.
+    assert page.url == paged_url + "providers/paged.example.com/archive/2024-07-01_2024-12-31.html"
+    assert page.locator("h1").inner_text().endswith("1 July 2024 to 31 December 2024")
+    assert _titles(page) == [f"Paged story {i}" for i in range(24, 17, -1)]
+    feeds = page.evaluate("[...document.querySelectorAll('link[rel=alternate]')].map(l => l.href)")
+    assert paged_url + "providers/paged.example.com.atom" in feeds  # people subscribe to the feed itself
+    response = page.goto(paged_url + "providers/paged.example.com/archive/2024-07-01_2024-12-31.atom")
+    assert response is not None and response.status == 200
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    assert "fh:archive" in response.text()
+    watched.assert_clean((paged_url,))
+    missing = page.goto(paged_url + "topics/paging/archive/1999.html")
+    assert missing is not None and missing.status == 404
+
+
 @pytest.mark.skipif(os.environ.get("FEEDS_SCREENSHOTS") != "1", reason="set FEEDS_SCREENSHOTS=1")
 def test_screenshots(watched: Watched, demo_server: Any, tmp_path: Path) -> None:
     """docs/screenshots/index.png and embed.png, from the seeds alone, at 1000x800."""
@@ -350,11 +426,13 @@ def test_screenshots(watched: Watched, demo_server: Any, tmp_path: Path) -> None
     shutil.copytree(SEEDS, records)
     with feeds_server(records, tmp_path / "server") as base:
         page = watched.page
+        thumbnails_offline(page, (base,))  # (pictures are not fetched: the machine may be offline)
         page.goto(base, wait_until="load")
         page.screenshot(path=str(SCREENSHOTS / "index.png"))
         demo = demo_server(base)
+        page.unroute("**/*")
         page.goto(demo.url, wait_until="load")
         page.locator("#x li").first.wait_for()
         page.frame_locator("#frame").locator("li").first.wait_for()
         page.screenshot(path=str(SCREENSHOTS / "embed.png"))
-        watched.assert_clean((base, demo.url))
+        watched.assert_clean((base, demo.url, *thumbnails(base)))

@@ -140,11 +140,11 @@ def test_siblings_left_by_someone_else_are_replaced_or_removed(seeds_dir: Path, 
     build(seeds_dir)
     (out_dir / "feed.atom.gz").write_bytes(gzip.compress(b"an old feed"))
     (out_dir / "favicon.ico.gz").write_bytes(gzip.compress(b"an old icon"))
-    (out_dir / "robots.txt.gz").write_bytes(b"not the site's")
+    (out_dir / "humans.txt.gz").write_bytes(b"not the site's")
     build(seeds_dir)
     files = site_files(out_dir)
     assert "feed.atom.gz" not in files and "favicon.ico.gz" not in files
-    assert files["robots.txt.gz"] == b"not the site's", "only the site's own siblings are managed"
+    assert files["humans.txt.gz"] == b"not the site's", "only the site's own siblings are managed"
     (out_dir / "feed.atom.gz").write_bytes(gzip.compress(b"an old feed"))
     build(seeds_dir, precompress=True)
     _assert_siblings_match(out_dir)

@@ -127,7 +127,7 @@ def test_unpublishing_a_record_removes_its_only_feeds(write_record: RecordWriter
 
 def test_other_files_in_the_output_folder_are_kept(seeds_dir: Path, build: Build,
                                                    out_dir: Path) -> None:
-    keep = {"CNAME": b"news.example.org", "robots.txt": b"User-agent: *",
+    keep = {"CNAME": b"news.example.org", "humans.txt": b"Team: us",
             "topics/README.txt": b"notes", "assets/feed.atom": b"not ours",
             "providers/logo.png": b"\x89PNG", "about/contact.html": b"<p>hi</p>"}
     for rel, data in keep.items():

@@ -756,6 +756,11 @@ def check_file(rel: str, data: bytes, findings: list[str]) -> None:
         if RAW_SCRIPT.search(text):
             findings.append(f"{rel}: record-supplied script or handler text copied raw into a page: "
                             f"{RAW_SCRIPT.search(text).group(0)!r}")  # type: ignore[union-attr]
+    elif rel == "robots.txt":
+        text = data.decode("utf-8")
+        if any(line.split(":")[0] not in ("User-agent", "Disallow", "Sitemap", "")
+               for line in text.splitlines()):
+            findings.append(f"{rel}: a line that is not a robots.txt rule")
     elif "/" not in rel and rel in STATIC_FILES:
         if data != STATIC_FILES[rel]:
             findings.append(f"{rel}: not the static file feeds ships")

@@ -35,7 +35,7 @@ import pytest
 import feeds.catalog.catalog as catalog_module
 from feeds.build import BuildReport, build_site
 from feeds.catalog import Catalog, DamagedRow, catalog_path
-from feeds.layout import ALL_STEM
+from feeds.layout import ALL_STEM, archive_of
 from feeds.records import ReadResult
 from feeds.settings import Settings, replace
 
@@ -89,8 +89,11 @@ def _settings(tmp_path: Path, records: Path, out: str = "out", **overrides: obje
 
 def _stem_of(path: str) -> str:
     """The feed a site path belongs to (``embed/topics/ai.html`` → ``topics/ai``), or the path."""
-    if path in ("index.html", "feeds.opml", "embed.js", "favicon.ico"):
+    if path in ("index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico"):
         return path
+    archived = archive_of(path)
+    if archived is not None:
+        return archived[0]
     if path.endswith("/index.html"):
         return path.removesuffix("/index.html")
     return path.removeprefix("embed/").rsplit(".", 1)[0]
@@ -343,7 +346,7 @@ def test_one_changed_file_is_the_only_one_read_and_only_its_feeds_are_made(
     assert reads == ([read] if read else []), change
     _assert_clean(tmp_path, settings, report, change)
     made = {_stem_of(path) for path in _made(report)}
-    allowed = was | is_now | {"index.html", "feeds.opml"}
+    allowed = was | is_now | {"index.html", "feeds.opml", "sitemap.xml"}
     assert made <= allowed, f"{change}: made {made - allowed}"
     assert {_stem_of(path) for path in report.export.paths_removed} <= allowed
     if change in ("touch", "rename"):  # the same bytes under a name: nothing to make
@@ -358,12 +361,13 @@ def test_one_changed_file_is_the_only_one_read_and_only_its_feeds_are_made(
 
 
 def test_a_change_no_file_shows_is_read_and_nothing_is_made(tmp_path: Path, reads: list[str]) -> None:
-    """The oldest of twelve records, in feeds of three entries whose embeds show ten, is in no file."""
+    """The oldest of twelve records, in feeds of three entries whose embeds show ten and no archive,
+    is in no file."""
     records = tmp_path / "records"
     records.mkdir()
     for n in range(12):
         (records / f"{n:02d}.md").write_text(_story(n, "[Alpha]", "one.example"))
-    settings = _settings(tmp_path, records, limit=3)
+    settings = _settings(tmp_path, records, limit=3, archive_size=0)
     build_site(settings)
     oldest = records / "00.md"
     oldest.write_text(oldest.read_text().replace("Story 0", "Story zero"))
@@ -374,7 +378,7 @@ def test_a_change_no_file_shows_is_read_and_nothing_is_made(tmp_path: Path, read
     oldest.write_text(oldest.read_text().replace("2030-05-01", "2030-06-01"))  # now the newest
     report = build_site(settings)
     assert {_stem_of(path) for path in report.export.paths_written} == {
-        "feed", "topics/alpha", "providers/one.example", "index.html", "feeds.opml"}
+        "feed", "topics/alpha", "providers/one.example", "index.html", "feeds.opml", "sitemap.xml"}
     _assert_clean(tmp_path, settings, report)
 
 
@@ -387,7 +391,7 @@ def test_a_store_emptied_and_filled_again_gives_clean_builds(tmp_path: Path, sto
     _assert_clean(tmp_path, settings, report, "empty")
     assert report.counts.files == 0 and sorted(_tree(Path(settings.out))) == [
         "embed.js", "embed/feed.html", "favicon.ico", "feed.atom", "feed.json", "feed.rss", "feeds.opml",
-        "index.html"]
+        "index.html", "robots.txt", "sitemap.xml"]
     (store / "one.md").write_text(_text("Only one", "https://example.org/one", "2030-01-01T00:00:00Z"))
     _assert_clean(tmp_path, settings, build_site(settings), "one record")
 
@@ -642,6 +646,8 @@ DAMAGES = {
     "provider of the wrong type": ("UPDATE records SET head = "
                                    "replace(head, '[\"Reuters\"', '[[\"Reuters\"]')", "records"),
     "member of another record": ("UPDATE members SET digest = 'x'", "records"),
+    "member's day out of every calendar": ("UPDATE members SET day = 99999999", "members"),
+    "member's day not a number": ("UPDATE members SET day = 'x'", "members"),
     "record row gone": ("DELETE FROM records WHERE shown = 1", "records"),
     "problems not JSON": ("UPDATE files SET problems = '[' WHERE problems IS NOT NULL", "files"),
     "problems of the wrong shape": ("UPDATE files SET problems = '[[1]]' WHERE problems IS NOT NULL",

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import feedparser
 import pytest
@@ -34,14 +33,14 @@ from flask.testing import FlaskClient
 
 import feeds.catalog.catalog
 from feeds.build import build_site
-from feeds.catalog import Catalog, catalog_path
+from feeds.catalog import catalog_path
 from feeds.catalog.db import transaction
 from feeds.layout import memberships
 from feeds.live import LiveSite
 from feeds.records import record_id
 from feeds.settings import Settings, replace
 from feeds.web import create_app
-from tests.stores import read_store
+from tests.stores import read_store, record_loads
 from tests.test_incremental import _clean, _record, _tree
 from tests.test_web import live_files
 
@@ -189,19 +188,6 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return read
 
 
-def _loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many full records each `Catalog.records` call loads from now on."""
-    loaded: list[int] = []
-    real = Catalog.records
-
-    def spy(catalog: Catalog, refs: Any) -> Any:
-        found = real(catalog, refs)
-        loaded.append(len(found))
-        return found
-    monkeypatch.setattr(Catalog, "records", spy)
-    return loaded
-
-
 def _retitle(path: Path) -> None:
     path.write_text(path.read_text().replace('title: "', 'title: "Changed ', 1))
 
@@ -210,7 +196,7 @@ def test_a_server_started_on_a_store_it_has_seen_reads_no_record(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _store(tmp_path, random.Random(1), 25, 5)
     first = _client(settings).get("/feed.atom").data
-    read, loaded = _reads(monkeypatch), _loads(monkeypatch)
+    read, loaded = _reads(monkeypatch), record_loads(monkeypatch)
     client = _client(settings)
     assert client.get("/feed.atom").data == first
     assert read == []

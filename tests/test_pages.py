@@ -47,6 +47,7 @@ from lxml import etree
 from werkzeug.test import TestResponse
 
 from feeds.build import BuildReport, build_site
+from feeds.layout import archive_of
 from feeds.pages import EMBED_LIMIT, render_embed, render_index, render_page
 from feeds.records import read_record
 from feeds.settings import Settings
@@ -69,7 +70,8 @@ BASE_URL = "https://news.example.org/"
 FORMATS = {"atom": ("atom", "application/atom+xml"), "rss": ("rss", "application/rss+xml"),
            "json": ("json", "application/feed+json")}
 MEDIA = {".atom": "application/atom+xml", ".rss": "application/rss+xml", ".json": "application/feed+json",
-         ".html": "text/html", ".opml": "text/x-opml", ".js": "text/javascript", ".ico": "image/x-icon"}
+         ".html": "text/html", ".opml": "text/x-opml", ".js": "text/javascript", ".ico": "image/x-icon",
+         ".xml": "application/xml", ".txt": "text/plain"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 START_SECONDS = 30
 
@@ -102,8 +104,11 @@ class Built:
 
     @cached_property
     def stems(self) -> list[str]:
-        """Every feed the export holds (``feed``, ``topics/ai``, ...), from its Atom files."""
-        return sorted(p.relative_to(self.out).as_posix()[: -len(".atom")] for p in self.out.rglob("*.atom"))
+        """Every feed the export holds (``feed``, ``topics/ai``, ...), from its Atom files (not those of
+        its archive)."""
+        return sorted(path[: -len(".atom")] for path in (p.relative_to(self.out).as_posix()
+                                                         for p in self.out.rglob("*.atom"))
+                      if archive_of(path) is None)
 
     @cached_property
     def files(self) -> list[str]:
@@ -136,10 +141,11 @@ class Built:
 
     @cached_property
     def record_images(self) -> set[str]:
-        """Every picture a page may show: the stories' thumbnails and the providers' logos."""
+        """Every picture a page may show: the stories' thumbnails and the providers' logos (from every
+        JSON Feed document: the feeds' and their archives')."""
         found: set[str] = set()
-        for stem in self.stems:
-            doc = self.json_feed(stem)
+        for path in self.out.rglob("*.json"):
+            doc = json.loads(path.read_bytes())
             found.update(i["image"] for i in doc["items"] if i.get("image"))
             found.update(doc[k] for k in ("icon", "favicon") if doc.get(k))
         return found
@@ -405,6 +411,9 @@ def test_index_lists_every_feed_with_count_latest_headline_and_formats(site: Bui
     assert site.settings.site_title in text_of(root.find("body")), "index: the site's title is not shown"
     for stem in site.stems:
         row = feed_row(root, site, stem)
+        if stem == "feed":  # every story: its links, count and, after them, the latest stories themselves
+            row = next(el for el in root.iter("section") if "latest-stories" in (el.get("class") or ""))
+            assert feed_row(root, site, stem) in row.iter()
         where = f"{site.name}: index row of {stem}"
         count = site.expected_counts[stem]
         shown = [text_of(el).strip("() ") for el in row.iter() if isinstance(el.tag, str)]
@@ -520,8 +529,10 @@ def test_pages_show_record_text_as_text(hostile: Built) -> None:
 
 def test_every_page_is_valid_inert_and_self_contained(site: Built) -> None:
     pages = [f for f in site.files if f.endswith(".html")]
+    archive_pages = {f for f in pages if archive_of(f) is not None}
+    assert bool(archive_pages) == (site.name == "corpus")  # the corpus is the store with more than `limit`
     expected = {"index.html", *(site.page_file(s) for s in site.stems if s != "feed"),
-                *(f"embed/{s}.html" for s in site.stems)}
+                *(f"embed/{s}.html" for s in site.stems), *archive_pages}
     assert set(pages) == expected, "the HTML files of the export"
     for path in pages:
         root = parse_html(site.static(path), f"{site.name}: {path}")
@@ -733,10 +744,12 @@ def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def feeds_server(records: Path, work: Path) -> Iterator[str]:
-    """`python -m feeds serve` on 127.0.0.1 and a free port; yields its base URL, stops it after."""
+def feeds_server(records: Path, work: Path, **settings: str) -> Iterator[str]:
+    """`python -m feeds serve` on 127.0.0.1 and a free port, with these `settings` (FEEDS_<NAME>);
+    yields its base URL, stops it after."""
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    env.update({f"FEEDS_{name.upper()}": value for name, value in settings.items()})
     env.update(FEEDS_CACHE_DIR=str(work / "cache"), PYTHONUNBUFFERED="1",
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
     log = work / "server.log"

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from ..errors import CacheBusy
 from ..settings import Settings
-from .catalog import Catalog, Changes, Commits, Counts, Progress, Ref, Summary
+from .catalog import Catalog, Changes, Commits, Counts, Day, Progress, Ref, Summary
 from .db import DamagedRow, Output, busy, catalog_path, log, unusable, unusable_warning
 from .scan import Entry, Listing, scan
 
@@ -69,6 +69,6 @@ def with_catalog(settings: Settings, work: Callable[[Catalog], T]) -> tuple[T, s
         catalog.close()
 
 
-__all__ = ["Catalog", "Changes", "Commits", "Counts", "DamagedRow", "Entry", "Listing", "Output", "Progress",
-           "Ref", "Summary", "busy", "catalog_path", "open_catalog", "scan", "unusable", "unusable_warning",
-           "with_catalog"]
+__all__ = ["Catalog", "Changes", "Commits", "Counts", "DamagedRow", "Day", "Entry", "Listing", "Output",
+           "Progress", "Ref", "Summary", "busy", "catalog_path", "open_catalog", "scan", "unusable",
+           "unusable_warning", "with_catalog"]

@@ -16,6 +16,7 @@ file by name; the others are kept, *hidden*, and shown again when it goes.
 from __future__ import annotations
 
 import gc
+import hashlib
 import mmap
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -94,6 +96,8 @@ class Row(NamedTuple):
     head: str
     payload: str
     members: tuple[Member, ...]
+    day: int  # days since 1970-01-01 (UTC) of the publication time: archives are cut by date
+    hash: int  # 62 bits of the id and digest: summed, they fingerprint an archive page in one query
 
 
 class Parsed(NamedTuple):
@@ -126,6 +130,15 @@ class Ref(NamedTuple):
     id: str
     digest: str
     rec: int
+
+
+class Day(NamedTuple):
+    """A feed's archived members published on one day (UTC): how many, and their hashes summed."""
+
+    day: int  # days since 1970-01-01
+    members: int
+    high: int  # the sum of the members' hashes' upper 31 bits
+    low: int  # and of their lower 31 bits
 
 
 class Summary(NamedTuple):
@@ -178,6 +191,24 @@ class Counts:
     feeds: int
 
 
+_DAYS = range(date.min.toordinal() - date(1970, 1, 1).toordinal(),
+              date.max.toordinal() - date(1970, 1, 1).toordinal() + 1)  # the days a record's date can be on
+
+
+def _day(value: object) -> int:
+    """A day number read from the catalog (decode inside `decoding`)."""
+    if type(value) is not int or value not in _DAYS:
+        raise ValueError(f"{value!r} is not a day a record can be published on")
+    return value
+
+
+def member_hash(record_id: str, digest: str) -> int:
+    """62 bits of a record's id and digest: the sums of its two 31-bit halves over up to 2**31
+    members stay within SQLite's integers, and fingerprint which records (as written) they are."""
+    raw = hashlib.blake2b(f"{record_id}\0{digest}".encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big") >> 2
+
+
 def parse(entry: Entry, settings: Settings) -> Parsed:
     """Read one record file and encode what the catalog keeps of it."""
     return encoded(entry.name, read_file(entry, settings))
@@ -194,7 +225,8 @@ def encoded(name: str, result: ReadResult) -> Parsed:
     if record is not None:
         row = Row(record.id, record.link, -record.published_at.timestamp(), record.digest, record.quality,
                   record.heat, encode_head(record), encode_payload(record),
-                  tuple(Member(m.stem, m.name, m.logo) for m in memberships(record)))
+                  tuple(Member(m.stem, m.name, m.logo) for m in memberships(record)),
+                  int(record.published_at.timestamp() // 86400), member_hash(record.id, record.digest))
     return Parsed(name, result.again, state, encode_problems(result.problems), row)
 
 
@@ -540,13 +572,13 @@ class Catalog:
                             "\n".join(m.stem for m in row.members), row.head, row.payload))
             for m in row.members:
                 members.append((m.stem, row.at, row.id, last, 1, row.digest, m.name, m.logo, row.quality,
-                                row.heat))
+                                row.heat, row.day, row.hash))
                 touched.add(m.stem)
             if links is not None:
                 links.add(row.link)
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?)", files)
         self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", records)
-        self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?)", members)
+        self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", members)
         return last
 
     def _settle(self, links: set[str] | None, touched: set[str]) -> None:
@@ -650,6 +682,39 @@ class Catalog:
         args.append(limit)
         with decoding("the catalog's members table"):
             return [Ref(*row) for row in self.db.execute(query + " ORDER BY at, id LIMIT ?", args)]
+
+    def first_archived(self, stem: str, limit: int) -> tuple[float, str] | None:
+        """The (at, id) of the newest member of a feed beyond its newest `limit`, which its archive
+        documents hold from; None when it holds no more than `limit`."""
+        row = self.db.execute("SELECT at, id FROM members WHERE feed=? AND shown=1 ORDER BY at, id "
+                              "LIMIT 1 OFFSET ?", (stem, limit)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def archived_days(self, stem: str, start: tuple[float, str]) -> list[Day]:
+        """The days of a feed's members from `start` on (older ones, by `first_archived`), oldest first."""
+        with decoding("the catalog's members table"):
+            return [Day(_day(day), *sums) for day, *sums in self.db.execute(
+                "SELECT day, count(*), sum(hash >> 31), sum(hash & 2147483647) FROM members "
+                "WHERE feed=? AND shown=1 AND (at, id) >= (?, ?) GROUP BY day ORDER BY day",
+                (stem, *start))]
+
+    def archived(self, stem: str, start: tuple[float, str], first_day: int, last_day: int) -> list[Ref]:
+        """A feed's members from `start` on (by `first_archived`) published from `first_day` to
+        `last_day`, newest first."""
+        # The range of `at` finds the rows in the index; the days decide.
+        query = ("SELECT id, digest, rec FROM members WHERE feed=? AND shown=1 AND (at, id) >= (?, ?) "
+                 "AND at > ? AND at <= ? AND day BETWEEN ? AND ? ORDER BY at, id")
+        args = (stem, *start, -(last_day + 2) * 86400, -(first_day - 1) * 86400, first_day, last_day)
+        with decoding("the catalog's members table"):
+            return [Ref(*row) for row in self.db.execute(query, args)]
+
+    def every_day(self) -> Iterator[tuple[str, int, int]]:
+        """(feed, day, members) of every feed and every day it has members on, by feed, newest day
+        first: what the pages of every feed's archive are cut from."""
+        with decoding("the catalog's members table"):
+            for feed, day, count in self.db.execute("SELECT feed, day, count(*) FROM members WHERE shown=1 "
+                                                    "GROUP BY feed, day ORDER BY feed, day DESC"):
+                yield feed, _day(day), count
 
     def records(self, refs: Iterable[Ref]) -> list[Record]:
         """The full records of `refs`, in their order."""

@@ -31,7 +31,7 @@ from ..settings import Settings
 # warning of their own); the test suite fails a test in which one happens unexpectedly.
 log = logging.getLogger("feeds.catalog")
 log.setLevel(logging.INFO)
-FORMAT = 8
+FORMAT = 9
 BUSY_SECONDS = 60.0  # how long to wait for another process that holds the write lock
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS records (
     at REAL NOT NULL, shown INTEGER NOT NULL, feeds TEXT NOT NULL, head TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
     feed TEXT NOT NULL, at REAL NOT NULL, id TEXT NOT NULL, rec INTEGER NOT NULL, shown INTEGER NOT NULL,
-    digest TEXT NOT NULL, name TEXT NOT NULL, logo TEXT, quality INTEGER, heat INTEGER);
+    digest TEXT NOT NULL, name TEXT NOT NULL, logo TEXT, quality INTEGER, heat INTEGER,
+    day INTEGER NOT NULL, hash INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (
     stem TEXT PRIMARY KEY, rank INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
     total INTEGER NOT NULL, logo TEXT, newest INTEGER NOT NULL, newest_id TEXT NOT NULL,
@@ -65,7 +66,8 @@ CREATE TABLE IF NOT EXISTS representations (
 INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS records_name ON records (name);
 CREATE INDEX IF NOT EXISTS records_link ON records (link, name);
-CREATE INDEX IF NOT EXISTS members_feed ON members (feed, shown, at, id, rec, digest, quality, heat);
+CREATE INDEX IF NOT EXISTS members_feed ON members (
+    feed, shown, at, id, rec, digest, quality, heat, day, hash);
 CREATE INDEX IF NOT EXISTS files_problems ON files (name) WHERE problems IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_state ON files (state);
 CREATE INDEX IF NOT EXISTS records_hidden ON records (name) WHERE shown = 0;
