@@ -130,6 +130,7 @@ def cut(days: Iterable[Day], size: int) -> list[Page]:
     split(keyed, 0)
     return pages
 
+
 def archived_counts(newest_first: Iterable[tuple[int, int]], limit: int) -> Iterator[Day]:
     """The days of a feed's archived records, oldest first, from how many records each of its days
     holds (`newest_first`: (day, count)): the newest `limit` records are the subscription document's."""

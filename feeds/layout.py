@@ -51,6 +51,11 @@ def archive_stem(kind: Kind, key: str, page: str) -> str:
     return f"{page_folder(kind, key)}{ARCHIVE}/{page}"
 
 
+def archive_page(kind: Kind, key: str, page: str) -> str:
+    """The site path of one archive page's HTML page (``topics/ai/archive/2019-03.html``)."""
+    return archive_stem(kind, key, page) + ".html"
+
+
 def archive_of(path: str) -> tuple[str, str] | None:
     """(feed stem, page key) of a path inside a feed's archive folder; None for any other path."""
     parts = path.split("/")

@@ -38,11 +38,20 @@ from typing import Any, TypeVar
 from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning, with_catalog
 from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
-from .layout import archive_stem
+from .layout import archive_page
 from .plan import FeedSpec, Plan, page_refs, plan_feed, plan_index, summary_of
 from .records import Record
 from .settings import Settings
-from .site import Artifact, feed_artifacts, fingerprint, loaded, narrowed_artifact, site_artifacts, stem_of
+from .site import (
+    SITE_FILES,
+    Artifact,
+    feed_artifacts,
+    fingerprint,
+    loaded,
+    narrowed_artifact,
+    site_artifacts,
+    stem_of,
+)
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
@@ -265,11 +274,11 @@ class LiveSite:
         version = self._reader.version()
         if version != self._version:
             self._files, self._version = {}, version
-        site = self._files.get("")
-        if site is None:
-            plan = plan_index(self._reader, self.settings)
-            site = self._files[""] = {a.path: a for a in site_artifacts(plan, self.settings, set())}
-        if path in site:
+        if path in SITE_FILES:  # planned only when asked for: the sitemap counts every feed's pages
+            site = self._files.get("")
+            if site is None:
+                plan = plan_index(self._reader, self.settings)
+                site = self._files[""] = {a.path: a for a in site_artifacts(plan, self.settings, set())}
             return site[path]  # the site's own files take no filters
         stem = stem_of(path)
         files = self._files.get(stem)
@@ -313,12 +322,12 @@ class LiveSite:
             source if isinstance(source, FeedSpec) and source.archived is None else None)
         if spec is None or number < 1:
             return None
-        pages = spec.archive.pages if spec.archive is not None else ()
+        pages = spec.archive.pages if spec.archive is not None else ()  # oldest first
         if number == 1:
             return spec.page
         if number - 1 > len(pages):
             return None
-        return archive_stem(spec.kind, spec.key, pages[len(pages) - number + 1].key) + ".html"
+        return archive_page(spec.kind, spec.key, pages[-(number - 1)].key)
 
     def _full(self, refs: tuple[Ref, ...]) -> tuple[Record, ...]:
         return tuple(self._reader.records(refs))

@@ -13,9 +13,8 @@ from functools import cached_property
 from itertools import groupby
 
 from .archive import Page, archived_counts, cut
-from .catalog import Catalog, Ref, Summary
-from .catalog.catalog import member_hash
-from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, archive_stem, page_folder, stem
+from .catalog import Catalog, Ref, Summary, member_hash
+from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, archive_page, archive_stem, page_folder, stem
 from .records import Headline, Record
 from .settings import Settings
 
@@ -97,7 +96,7 @@ class FeedSpec:
     def page(self) -> str:
         """The site path of the document's HTML page (``topics/ai/``, ``topics/ai/archive/2019.html``)."""
         if self.archived is not None:
-            return self.stem + ".html"
+            return archive_page(self.kind, self.key, self.archived.page.key)
         return page_folder(self.kind, self.key)
 
     @property
@@ -122,15 +121,10 @@ class FeedSpec:
     def nav(self) -> tuple[str | None, str | None]:
         """The HTML pages newer and older than this one (site paths; None at either end): a feed's
         page, then its archive pages from the newest to the oldest."""
-        archived = self.archived
-        if archived is None:
-            newest = self.newest_page
-            return None, None if newest is None else archive_stem(self.kind, self.key, newest.key) + ".html"
-        newer = page_folder(self.kind, self.key) if archived.newer is None else (
-            archive_stem(self.kind, self.key, archived.newer.key) + ".html")
-        older = None if archived.older is None else (
-            archive_stem(self.kind, self.key, archived.older.key) + ".html")
-        return newer, older
+        links = dict(self.links())  # the documents' own order: each page's HTML page beside them
+        newer, older = links.get("next-archive", links.get("current")), links.get("prev-archive")
+        return (None if newer is None else self.feed_page if newer == self.feed_stem else newer + ".html",
+                None if older is None else older + ".html")
 
     def links(self) -> list[tuple[str, str]]:
         """The RFC 5005 links of the document, (relation, site path without extension): a subscription
@@ -176,7 +170,7 @@ class Plan:
         for spec in self.feeds:
             newest, pages = self.every_page.get(spec.stem, (None, []))
             found.append((spec.page, newest))
-            found.extend((archive_stem(spec.kind, spec.key, page.key) + ".html", page.last_day)
+            found.extend((archive_page(spec.kind, spec.key, page.key), page.last_day)
                          for page in reversed(pages))
         return found
 

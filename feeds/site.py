@@ -185,6 +185,10 @@ def narrowed_artifact(artifact: Artifact, spec: FeedSpec, settings: Settings) ->
                     artifact.make, spec)
 
 
+# The site's own files (the rest are each one feed's), as `site_artifacts` makes them.
+SITE_FILES = ("index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico")
+
+
 def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None) -> list[Artifact]:
     """Every file of the site, in a stable order (of the feeds `only` names, with the site's own)."""
     def newest(spec: FeedSpec) -> tuple[str, str]:
@@ -202,7 +206,7 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
     def sitemap_digest() -> str:
         return _hash("sitemap", plan.sitemap(), settings.base_url)
 
-    files = [
+    files = [  # SITE_FILES, in order
         Artifact("index.html", HTML, index_digest, lambda p, st: render_index(_plan(p), st), plan),
         Artifact("feeds.opml", OPML, opml_digest, lambda p, st: render_opml(_plan(p), st), plan),
         Artifact("sitemap.xml", XML, sitemap_digest, lambda p, st: render_sitemap(_plan(p).sitemap(), st),
@@ -222,7 +226,7 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 # they disappear (temporary files left by a killed build and compressed siblings included).
 MANAGED = managed((
     *FEED_FILES,
-    "index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico",
+    *SITE_FILES,
     *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
     *(f"{folder}archive/{name}" for folder in ("", "topics/*/", "providers/*/")
       for name in (*(f"*{f.extension}" for f in FORMATS.values()), "*.html", ".feeds-tmp-*")),

@@ -647,6 +647,7 @@ def live_files(site: feeds.live.LiveSite) -> set[str]:
     assert stems, "the catalog holds no feed"
     for stem in stems:
         assert site.find(f"{stem}.atom"), f"{stem} is in the catalog but not served"
+    assert site.find("index.html")  # (the site's own files are planned when one is asked for)
     with site._read_lock, site._reader.reading():
         assert site._reader.version() == site._version, "the catalog changed during the test"
         assert set(site._files) == {"", *stems}, sorted(site._files)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from ..errors import CacheBusy
 from ..settings import Settings
-from .catalog import Catalog, Changes, Commits, Counts, Day, Progress, Ref, Summary
+from .catalog import Catalog, Changes, Commits, Counts, Day, Progress, Ref, Summary, member_hash
 from .db import DamagedRow, Output, busy, catalog_path, log, unusable, unusable_warning
 from .scan import Entry, Listing, scan
 
@@ -70,5 +70,5 @@ def with_catalog(settings: Settings, work: Callable[[Catalog], T]) -> tuple[T, s
 
 
 __all__ = ["Catalog", "Changes", "Commits", "Counts", "DamagedRow", "Day", "Entry", "Listing", "Output",
-           "Progress", "Ref", "Summary", "busy", "catalog_path", "open_catalog", "scan", "unusable",
-           "unusable_warning", "with_catalog"]
+           "Progress", "Ref", "Summary", "busy", "catalog_path", "member_hash", "open_catalog", "scan",
+           "unusable", "unusable_warning", "with_catalog"]
