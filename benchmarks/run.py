@@ -16,9 +16,12 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +138,8 @@ def make_change(step: str, edits: workload.Edits, newest: list[str]) -> None:
 
 
 def feeds_run(size: Size, run: int, args: argparse.Namespace, res: report.Results) -> None:
-    """Cold build, then the four rebuilds, each recorded under its step name."""
+    """Cold build, then the four rebuilds, each recorded under its step name, then the watching
+    build's rebuild after one change."""
     out, cache = size.home / "feeds-out", size.home / f"cache-{run}"
     for folder in (out, cache):
         shutil.rmtree(folder, ignore_errors=True)
@@ -149,7 +153,64 @@ def feeds_run(size: Size, run: int, args: argparse.Namespace, res: report.Result
                 check(res, size.n, "feeds cold build", peers.check_feeds_output(out, size.converted))
         if args.validate and run == 1:
             validate(res, size.n, out, args.shared)
+    record(res, size, "watch_one_changed", run, feeds_watch(size, out, cache, newest[0], run, args.timeout))
     shutil.rmtree(cache, ignore_errors=True)
+
+
+def feeds_watch(size: Size, out: Path, cache: Path, name: str, run: int, timeout: float) -> Sample:
+    """`feeds build --watch` started on the site the rebuilds left; once its first build is done
+    and it watches, the newest record is rewritten: the wall time is from that write to the
+    summary line of the rebuild it set off.  The peak is the watching process's (VmHWM)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    env["FEEDS_CACHE_DIR"] = str(cache)
+    log = size.log("watch_one_changed", run)
+    cmd = [sys.executable, "-u", "-m", "feeds", "build", "--watch", "--timings", "--records",
+           str(size.records), "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=size.home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    killer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
+    killer.start()
+
+    def until(prefix: str) -> str:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if line.startswith(prefix):
+                return line
+        raise RuntimeError("the watching build ended: " + "".join(lines[-5:]))
+
+    try:
+        until("feeds written to")  # its first build, and it watches
+        time.sleep(2)  # quiet, as between two edits by a person
+        with workload.editing(size.records) as edits:
+            started = time.perf_counter()
+            edits.rewrite(name, "Watched:")
+            until("read ")
+            wall = time.perf_counter() - started
+            until("phases: ")
+        # (the undo is a change too: let its rebuild finish before the watch stops)
+        until("phases: ")
+        peak = _peak_kb(proc.pid)
+        returncode = 0
+    except RuntimeError:
+        wall, peak, returncode = 0.0, 0, proc.poll() or 1
+    finally:
+        killer.cancel()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        log.write_text("".join(lines))
+    return Sample(wall, peak, peak, returncode, "".join(lines[-4:]))
+
+
+def _peak_kb(pid: int) -> int:
+    """The resident high-water mark of a live process (KiB), 0 where /proc does not say."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(found.group(1)) if found else 0
 
 
 def peers_run(size: Size, run: int, args: argparse.Namespace, res: report.Results) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .build import build_site
+from .build import BuildReport, build_site
 from .catalog import Catalog, Counts, Progress, with_catalog
 from .errors import FeedsError, Problem
 from .nginx import check_server_block, write_server_block
@@ -120,26 +120,26 @@ def main() -> None:
               help="Also write X.gz and X.br beside every feed and page (for nginx gzip_static).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any record is skipped (the site is still written).")
 @click.option("--timings", is_flag=True, help="Also print the seconds each phase of the build took.")
+@click.option("--watch", is_flag=True,
+              help="Keep running: build again each time a record file changes (Ctrl-C stops).")
 @click.option("--nginx-conf", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write an nginx server block serving --out to this file.")
-def build(strict: bool, timings: bool, nginx_conf: Path | None, **cli: Any) -> None:
+def build(strict: bool, timings: bool, watch: bool, nginx_conf: Path | None, **cli: Any) -> None:
     """Write every feed of the record store under --out."""
     try:
         settings = _load(**cli)
         if nginx_conf:
             check_server_block(nginx_conf, settings)  # refused before anything is built
+        if watch:
+            _watch(settings, timings, nginx_conf)
+            return
         with _progress(sys.stderr.isatty(), settings.records) as progress:
             report = build_site(settings, progress)
         if nginx_conf:
             write_server_block(nginx_conf, settings)
     except FeedsError as exc:
         raise click.ClickException(str(exc)) from None
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    _report(report.problems)
-    click.echo(report.summary())
-    if timings:
-        click.echo("phases: " + ", ".join(f"{phase} {secs:.2f}s" for phase, secs in report.phases.items()))
+    _built(report, timings)
     out = os.path.realpath(settings.out)
     click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
     if nginx_conf:
@@ -148,6 +148,43 @@ def build(strict: bool, timings: bool, nginx_conf: Path | None, **cli: Any) -> N
         click.echo(f"error: {report.counts.skipped} record(s) skipped (--strict); fix them and build again",
                    err=True)
         sys.exit(1)
+
+
+def _built(report: BuildReport, timings: bool) -> None:
+    """A build's warnings and problems (on stderr), its summary and, with `timings`, its phases."""
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    _report(report.problems)
+    click.echo(report.summary())
+    if timings:
+        click.echo("phases: " + ", ".join(f"{phase} {secs:.2f}s" for phase, secs in report.phases.items()))
+
+
+def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
+    """Build, then build again after each change to the record folder, until Ctrl-C."""
+    from .watch import watch  # the file watcher is only needed here
+
+    if nginx_conf:
+        write_server_block(nginx_conf, settings)
+        click.echo(f"nginx server block written to {nginx_conf} (set its listen and server_name)")
+    out = os.path.realpath(settings.out)
+    first = True
+
+    def built(report: BuildReport) -> None:
+        nonlocal first
+        _built(report, timings)
+        if first:
+            click.echo(f"feeds written to {out}/; watching {os.path.realpath(settings.records)}/ "
+                       "for changes (Ctrl-C stops)")
+            first = False
+
+    def failed(exc: FeedsError) -> None:
+        click.echo(f"error: {exc} (the next change to a record builds again)", err=True)
+
+    try:
+        watch(settings, built, failed, lambda warning: click.echo(f"warning: {warning}", err=True))
+    except KeyboardInterrupt:  # how a watch is ended: the last build is complete, or left as it was
+        click.echo("stopped watching")
 
 
 @main.command()

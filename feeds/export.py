@@ -109,13 +109,15 @@ def _write_temp(target: str, data: bytes, mode: int) -> str:
     return temp
 
 
-def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: Iterable[str]
-                 ) -> ExportResult:
+def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: Iterable[str],
+                 gone: Iterable[str] | None = None) -> ExportResult:
     """Write `files` (site path, bytes) under `out`; remove other `managed` files there.
 
     Bytes of None keep a file the caller knows to be current as it is.
     `managed` holds glob patterns (``topics/*.atom``) of the files feeds owns:
-    only those are ever removed.
+    only those are ever removed.  Given `gone`, the site paths of the files the site no
+    longer has (a watching build knows what it wrote), only those are removed, and the
+    folders are not looked through for others.
     """
     mode = 0o666 & ~_umask()
     try:
@@ -164,7 +166,7 @@ def export_files(out: Path, files: Iterable[tuple[str, bytes | None]], managed: 
         failed = exc.filename or out
         raise ExportError(f"{failed}: cannot write the output ({exc.strerror}); "
                           "the previous output is left as it was") from None
-    removed = remove_stale(out, wanted, managed)
+    removed = remove_stale(out, wanted, managed) if gone is None else _remove(out, gone, managed)
     return ExportResult(count, tuple(written), tuple(removed), tuple(same))
 
 
@@ -193,6 +195,34 @@ def remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[st
                     removed.append(Path(item.path).relative_to(out).as_posix())
     for path in sorted(removed, key=len, reverse=True):
         _prune(out, Path(path).parent)
+    return removed
+
+
+def _remove(out: Path, paths: Iterable[str], managed: Iterable[str]) -> list[str]:
+    """Remove the files at these site paths that match `managed` (never a folder, never through a
+    link); the site paths of those removed."""
+    patterns = list(managed)
+    real_out = os.path.realpath(out)
+    removed = []
+    for relpath in paths:
+        if not any(fnmatch.fnmatchcase(relpath, pattern) for pattern in patterns):
+            continue
+        where = _inside(str(out), relpath)
+        real = os.path.realpath(os.path.dirname(where))
+        if real != real_out and not real.startswith(real_out + os.sep):
+            continue  # in a folder linked from elsewhere: not ours to empty
+        try:
+            if stat.S_ISDIR(os.lstat(where).st_mode):
+                continue
+            os.unlink(where)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ExportError(f"{where}: cannot remove a file the site no longer has "
+                              f"({exc.strerror})") from None
+        removed.append(relpath)
+    for relpath in sorted(removed, key=len, reverse=True):
+        _prune(out, Path(relpath).parent)
     return removed
 
 

@@ -91,6 +91,13 @@ def _env() -> Environment:
     )
 
 
+def warm_templates() -> None:
+    """Compile every template now (a watching build does, before its first change comes)."""
+    env = _env()
+    for name in env.list_templates():
+        env.get_template(name)
+
+
 def _render(template: str, settings: Settings, **context: Any) -> bytes:
     text = _env().get_template(template).render(
         settings=settings, url=settings.url, formats=list(FORMATS.values()), **context)
@@ -112,19 +119,28 @@ def render_index(plan: Plan, settings: Settings) -> bytes:
 
 
 def _feed_row(spec: FeedSpec, url: Callable[[str], str]) -> Markup:
-    """One feed in the index: its page, count, formats and latest headline, every value passed
-    through the templates' own filter.  Made here, not in a template macro: the index of 100,000
-    records lists 2,000 feeds, and a macro call for each took a tenth of a second of a rebuild."""
-    formats = " · ".join(f'<a href="{_defuse(url(spec.stem + f.extension))}" type="{_defuse(f.media_type)}">'
+    """One feed in the index: its page, count, formats and latest headline."""
+    if not spec.records:
+        return _row(spec.stem, spec.page, spec.name, spec.total, None, None, url)
+    latest = spec.records[0]
+    if not isinstance(latest, Headline):
+        raise TypeError(f"{spec.stem}: its row is made once its headlines were loaded")
+    return _row(spec.stem, spec.page, spec.name, spec.total, latest.link, latest.title, url)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _row(stem: str, page: str, name: str, total: int, link: str | None, title: str | None,
+         url: Callable[[str], str]) -> Markup:
+    """An index row, every value passed through the templates' own filter.  Made here, not in a
+    template macro: the index of 100,000 records lists 2,000 feeds, and a macro call for each
+    took a tenth of a second of a rebuild.  Kept: a watching build makes the index again for
+    each change, and a change alters a few rows."""
+    formats = " · ".join(f'<a href="{_defuse(url(stem + f.extension))}" type="{_defuse(f.media_type)}">'
                          f'{_defuse(f.label)}</a>' for f in FORMATS.values())
-    row = (f'<a class="name" href="{_defuse(url(spec.page))}">{_defuse(spec.name)}</a> '
-           f'<span class="count">{spec.total}</span>\n<span class="formats">{formats}</span>\n')
-    if spec.records:
-        latest = spec.records[0]
-        if not isinstance(latest, Headline):
-            raise TypeError(f"{spec.stem}: its row is made once its headlines were loaded")
-        row += (f'<br><span class="latest">Latest: <a href="{_defuse(latest.link)}">'
-                f"{_defuse(latest.title)}</a></span>")
+    row = (f'<a class="name" href="{_defuse(url(page))}">{_defuse(name)}</a> '
+           f'<span class="count">{total}</span>\n<span class="formats">{formats}</span>\n')
+    if link is not None:
+        row += f'<br><span class="latest">Latest: <a href="{_defuse(link)}">{_defuse(title)}</a></span>'
     return Markup(row)
 
 
@@ -144,7 +160,15 @@ def render_opml(plan: Plan, settings: Settings) -> bytes:
     """An OPML 2.0 subscription list of every feed, grouped by kind."""
     newest = plan.feeds[0].updated if plan.feeds else EPOCH
     return _render("feeds.opml", settings, updated=newest.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                   outline=lambda spec: _outline(spec.title, spec.stem, spec.page, settings.url),
                    **_groups(plan))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _outline(title: str, stem: str, page: str, url: Callable[[str], str]) -> Markup:
+    """One feed's line in the OPML list (made and kept as the index's rows are: see `_row`)."""
+    return Markup(f'<outline text="{_defuse(title)}" title="{_defuse(title)}" type="rss" '
+                  f'xmlUrl="{_defuse(url(stem + ".atom"))}" htmlUrl="{_defuse(url(page))}"/>')
 
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"

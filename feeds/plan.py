@@ -7,6 +7,7 @@ members, as `Ref`s; only the files made afresh load the full records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -104,9 +105,9 @@ class FeedSpec:
         """The site path of the feed's own HTML page (an archive page's too)."""
         return page_folder(self.kind, self.key)
 
-    def pages(self) -> list[FeedSpec]:
-        """One spec for each archive page of a subscription document, oldest first; each holds its
-        records once loaded (`page_refs`)."""
+    def pages(self, only: Iterable[int] | None = None) -> list[FeedSpec]:
+        """One spec for each archive page of a subscription document (those at the positions `only`
+        names), oldest first; each holds its records once loaded (`page_refs`)."""
         if self.archive is None:
             return []
         pages = self.archive.pages
@@ -116,7 +117,7 @@ class FeedSpec:
                         logo=None, archive=None,
                         archived=Archived(start, page, pages[i - 1] if i else None,
                                           pages[i + 1] if i + 1 < len(pages) else None))
-                for i, page in enumerate(pages)]
+                for i, page in (enumerate(pages) if only is None else ((i, pages[i]) for i in only))]
 
     def nav(self) -> tuple[str | None, str | None]:
         """The HTML pages newer and older than this one (site paths; None at either end): a feed's
@@ -154,12 +155,15 @@ class FeedSpec:
         return newest.published_at
 
 
+Pages = dict[str, tuple[int | None, list[Page]]]  # by feed: its newest day and its archive pages
+
+
 @dataclass(frozen=True)
 class Plan:
     """Every feed of a site, all-items first, then topics and providers by key."""
 
     feeds: tuple[FeedSpec, ...]
-    every_page: dict[str, tuple[int | None, list[Page]]] | None = None  # by feed: newest day, archive pages
+    every_page: Pages | None = None  # by feed: newest day, archive pages
 
     def sitemap(self) -> list[tuple[str, int | None]]:
         """Every HTML page of the site, (site path, the day of its newest story; None for none),
@@ -257,30 +261,43 @@ def page_refs(catalog: Catalog, spec: FeedSpec, size: int) -> tuple[Ref, ...]:
     return tuple(catalog.archived(spec.feed_stem, archived.start, page.first_day, page.last_day))
 
 
-def every_page(catalog: Catalog, settings: Settings) -> dict[str, tuple[int | None, list[Page]]]:
-    """Every feed's newest day and archive pages, from one pass over the catalog (what the sitemap
-    lists): the same pages as `archive_of` gives each feed."""
-    found: dict[str, tuple[int | None, list[Page]]] = {}
-    rows = catalog.every_day()
-    for feed, days in groupby(rows, lambda row: row[0]):
-        counts = [(day, count) for _, day, count in days]
-        pages = (cut(archived_counts(counts, settings.limit), settings.archive_size) if settings.archive_size
-                 else [])
-        found[feed] = (counts[0][0], pages)
-    return found
+def every_page(catalog: Catalog, settings: Settings, known: Pages | None = None,
+               touched: Iterable[str] = ()) -> Pages:
+    """Every feed's newest day and archive pages (what the sitemap lists): the same pages as
+    `archive_of` gives each feed.  From one pass over the catalog, or, given `known` (what this
+    gave for the catalog before an update), from it and the feeds the update `touched`."""
+    if known is not None:
+        found = dict(known)
+        for feed in touched:
+            counts = catalog.days(feed)
+            if counts:
+                found[feed] = _pages(counts, settings)
+            else:
+                found.pop(feed, None)
+        return found
+    return {feed: _pages([(day, count) for _, day, count in days], settings)
+            for feed, days in groupby(catalog.every_day(), lambda row: row[0])}
 
 
-def plan_index(catalog: Catalog, settings: Settings, pages: bool = True) -> Plan:
+def _pages(counts: list[tuple[int, int]], settings: Settings) -> tuple[int | None, list[Page]]:
+    """A feed's newest day and archive pages from how many members each of its days holds, newest first."""
+    size = settings.archive_size
+    return counts[0][0], cut(archived_counts(counts, settings.limit), size) if size else []
+
+
+def plan_index(catalog: Catalog, settings: Settings, pages: bool = True, known: Pages | None = None,
+               touched: Iterable[str] = ()) -> Plan:
     """Every feed from its summary alone, holding its newest record, but the all-items feed planned
     in full (the front page leads with its stories), and every feed's archive pages: what the
-    index, the OPML list and the sitemap need.  Without `pages`, only the summaries (what a
-    build's report counts)."""
+    index, the OPML list and the sitemap need (see `every_page` for `known` and `touched`).
+    Without `pages`, only the summaries (what a build's report counts)."""
     found = summaries(catalog)
     specs = [make_spec(s.kind, s.key, s.name, (s.newest,) if s.newest else (), settings, s.total, s.logo)
              for s in found]
     if not pages:
         return Plan(tuple(specs))
-    return Plan((plan_feed(catalog, found[0], settings), *specs[1:]), every_page(catalog, settings))
+    return Plan((plan_feed(catalog, found[0], settings), *specs[1:]),
+                every_page(catalog, settings, known, touched))
 
 
 def plan_site(catalog: Catalog, settings: Settings) -> Plan:

@@ -13,12 +13,12 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from . import code_digest
 from .compression import compress, managed
-from .layout import ALL, archive_of
+from .layout import ALL, Kind, archive_of, archive_page, archive_stem
 from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
@@ -139,8 +139,10 @@ def _hash(*parts: object) -> str:
     return hashlib.blake2b(repr((code_digest(), parts)).encode(), digest_size=16).hexdigest()
 
 
-def feed_artifacts(spec: FeedSpec, settings: Settings) -> list[Artifact]:
-    """The files of one feed: its three formats, its page and its embed."""
+def feed_artifacts(spec: FeedSpec, settings: Settings, pages: list[FeedSpec] | None = None) -> list[Artifact]:
+    """The files of one feed: its three formats, its page and its embed, and those of its archive
+    pages (of `pages`, when given: some of `spec.pages()`)."""
+    @cache  # one fingerprint for its four files
     def digest() -> str:
         return feed_digest(spec, settings)
 
@@ -150,9 +152,15 @@ def feed_artifacts(spec: FeedSpec, settings: Settings) -> list[Artifact]:
     if spec.kind is not ALL:  # the all-items feed's page is the index
         files.append(_page_artifact(spec, digest))
     files.append(embed_artifact(spec.narrowed(EMBED_LIMIT), settings))
-    for page in spec.pages():  # its archive: each page in every format, and for people
+    for page in spec.pages() if pages is None else pages:  # its archive: every format, and for people
         files.extend(archive_artifacts(page, settings))
     return files
+
+
+def archive_files(kind: Kind, key: str, page: str) -> list[str]:
+    """The site paths of the files `archive_artifacts` makes for one archive page of a feed."""
+    found = archive_stem(kind, key, page)
+    return [*(found + f.extension for f in FORMATS.values()), archive_page(kind, key, page)]
 
 
 def _page_artifact(spec: FeedSpec, digest: Callable[[], str]) -> Artifact:
@@ -164,6 +172,7 @@ def _page_artifact(spec: FeedSpec, digest: Callable[[], str]) -> Artifact:
 
 def archive_artifacts(page: FeedSpec, settings: Settings) -> list[Artifact]:
     """The files of one archive page of a feed: its documents in every format and its HTML page."""
+    @cache  # one fingerprint for its four files
     def digest() -> str:
         return feed_digest(page, settings)
 

@@ -40,8 +40,10 @@ def _busy(path: Path | None, exc: BaseException) -> CacheBusy:
                      "try again when it is done, or set cache_dir=off")
 
 
-def with_catalog(settings: Settings, work: Callable[[Catalog], T]) -> tuple[T, str | None]:
-    """`work` done on the catalog for these settings, and a warning when its file could not be used.
+def with_catalog(settings: Settings, work: Callable[[Catalog], T],
+                 warned: Callable[[str], None] | None = None) -> tuple[T, str | None]:
+    """`work` done on the catalog for these settings, and a warning when its file could not be used
+    (also given to `warned` as soon as it is known, for work that runs on and on).
 
     The file only saves work: when it fails (damaged, full disk, read-only), `work`
     is done again on a catalog in memory, which gives the same result.
@@ -52,6 +54,8 @@ def with_catalog(settings: Settings, work: Callable[[Catalog], T]) -> tuple[T, s
         if busy(exc):
             raise _busy(catalog_path(settings), exc) from None
         raise
+    if warning and warned:
+        warned(warning)
     try:
         try:
             return work(catalog), warning
@@ -64,6 +68,8 @@ def with_catalog(settings: Settings, work: Callable[[Catalog], T]) -> tuple[T, s
             log.info("fallback: %s", warning)
             catalog.close()
             catalog = Catalog(None)
+            if warned:
+                warned(warning)
             return work(catalog), warning
     finally:
         catalog.close()

@@ -414,8 +414,9 @@ class Catalog:
 
     # -- updating --------------------------------------------------------------
     def update(self, root: Path, settings: Settings, progress: Progress | None = None,
-               wait: float = BUSY_SECONDS) -> Changes:
-        """List `root` and bring the catalog up to date with the files that changed.
+               wait: float = BUSY_SECONDS, lister: Callable[[], Listing] | None = None) -> Changes:
+        """List `root` (by `lister` when given: a watching build knows which files changed) and
+        bring the catalog up to date with the files that changed.
 
         The folder is listed inside the write transaction: a process that lists it
         while another one updates would otherwise write back the older listing.  Another
@@ -425,7 +426,7 @@ class Catalog:
         with waiting(self.db, wait), transaction(self.db):
             version = self.version()
             with _collector_paused():  # 200,000 tuples that live on: nothing for it to free
-                listing = scan(root)
+                listing = scan(root) if lister is None else lister()
                 scanned = time.perf_counter()
                 empty, parts = self._listing()
                 with decoding("the catalog's listing table"):
@@ -715,6 +716,13 @@ class Catalog:
             for feed, day, count in self.db.execute("SELECT feed, day, count(*) FROM members WHERE shown=1 "
                                                     "GROUP BY feed, day ORDER BY feed, day DESC"):
                 yield feed, _day(day), count
+
+    def days(self, stem: str) -> list[tuple[int, int]]:
+        """(day, members) of every day the feed at `stem` has members on, newest first."""
+        with decoding("the catalog's members table"):
+            return [(_day(day), count) for day, count in self.db.execute(
+                "SELECT day, count(*) FROM members WHERE feed=? AND shown=1 GROUP BY day ORDER BY day DESC",
+                (stem,))]
 
     def records(self, refs: Iterable[Ref]) -> list[Record]:
         """The full records of `refs`, in their order."""
