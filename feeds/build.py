@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
@@ -30,7 +30,7 @@ from .errors import Problem, SettingsError
 from .export import ExportResult, export_files, remove_stale
 from .layout import ALL, ALL_STEM
 from .pages import render_index, warm_templates
-from .plan import FeedSpec, Pages, Plan, page_refs, plan_feed, plan_index, plan_site, summary_of
+from .plan import FeedSpec, Pages, Plan, every_page, page_refs, plan_feed, plan_index, plan_site, summary_of
 from .records import Headline, Record
 from .settings import Settings
 from .site import (
@@ -257,15 +257,18 @@ class Builder:
 
     def warm(self) -> None:
         """Make, and let go, the index as the next build would: the templates are compiled, every
-        feed's headline and the files by feed are kept, and what the all-items feed's archive pages
-        are made from, so the first change is built as fast as the next ones (a watching build
-        does this while it waits)."""
+        feed's headline and the files by feed are kept, every feed's archive pages and what the
+        all-items feed's are made from, so the first change is built as fast as the next ones (a
+        watching build does this while it waits)."""
         resident, settings, catalog = self.resident, self.settings, self.catalog
         if resident.outputs is None or not resident.trusted:
             return  # nothing built yet
         resident.kept(set(), set())
         warm_templates()
         with catalog.reading():
+            version = catalog.version()
+            if resident.pages is None or resident.version != version:
+                resident.pages, resident.version = every_page(catalog, settings), version
             if catalog.built(os.path.realpath(settings.out)) == resident.built and (
                     ALL_STEM not in resident.archives):  # what is on disk is this catalog's site
                 summary = summary_of(catalog, ALL_STEM)
@@ -385,13 +388,18 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
         repack = _siblings(current, pending, digests, disk) if settings.precompress else []
         clock.lap("plan")
         headlines = catalog.headlines if resident is None else resident.headlines(catalog)
-        made = clock.timed("render", chain(_made(pending, catalog, settings, headlines),
-                                           compress_files(real_out, repack, settings.jobs)))
-        if not trusted:
-            result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
-        else:  # what the site no longer has is known: the folder is not looked through
-            result = export_files(out, made, MANAGED, gone=previous.keys() - digests.keys())
-            result = replace(result, files=result.files + len(current))
+        making = _made(pending, catalog, settings, headlines)
+        compressing = compress_files(real_out, repack, settings.jobs)
+        made = clock.timed("render", chain(making, compressing))
+        try:
+            if not trusted:
+                result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
+            else:  # what the site no longer has is known: the folder is not looked through
+                result = export_files(out, made, MANAGED, gone=previous.keys() - digests.keys())
+                result = replace(result, files=result.files + len(current))
+        finally:  # an export that failed stops the worker processes here, not wherever the collector runs
+            making.close()
+            compressing.close()
     rows = _written(out, result, digests)
     catalog.wrote(real_out, rows, result.paths_removed, changes.after, made_by)
     if resident is not None:
@@ -406,7 +414,7 @@ BATCH_RECORDS = 50_000  # full records held at once while making files: memory s
 
 
 def _made(pending: list[Artifact], catalog: Catalog, settings: Settings,
-          headlines: Callable[[Iterable[Ref]], list[Headline]]) -> Iterator[tuple[str, bytes]]:
+          headlines: Callable[[Iterable[Ref]], list[Headline]]) -> Generator[tuple[str, bytes], None, None]:
     """(path, bytes) of every pending file (and its compressed siblings), made in batches: each loads
     the records its files show (a record shown by several is loaded once), at most about
     `BATCH_RECORDS` of them, and they are let go before the next batch is loaded."""

@@ -13,7 +13,7 @@ any stale file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 
 from .workers import in_order
 
@@ -83,7 +83,7 @@ def _compress_chunk(job: tuple[str, list[str]]) -> list[tuple[str, bytes]]:
     return found
 
 
-def compress_files(out: str, paths: list[str], jobs: int = 0) -> Iterator[tuple[str, bytes]]:
+def compress_files(out: str, paths: list[str], jobs: int = 0) -> Generator[tuple[str, bytes], None, None]:
     """(site path, bytes) of the siblings of the files at `paths` under `out`, as they are on disk.
 
     For files the build keeps as they are (their bytes are the ones last written) whose siblings
