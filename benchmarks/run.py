@@ -197,7 +197,7 @@ def feeds_watch(size: Size, out: Path, cache: Path, name: str, run: int, timeout
         wall, peak, returncode = 0.0, 0, proc.poll() or 1
     finally:
         killer.cancel()
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGTERM)  # (a background job without job control ignores SIGINT)
         proc.wait(timeout=60)
         log.write_text("".join(lines))
     return Sample(wall, peak, peak, returncode, "".join(lines[-4:]))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -181,10 +183,13 @@ def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
     def failed(exc: FeedsError) -> None:
         click.echo(f"error: {exc} (the next change to a record builds again)", err=True)
 
-    try:
-        watch(settings, built, failed, lambda warning: click.echo(f"warning: {warning}", err=True))
-    except KeyboardInterrupt:  # how a watch is ended: the last build is complete, or left as it was
-        click.echo("stopped watching")
+    # SIGTERM (a service manager stopping it) lets the build under way finish; Ctrl-C stops at once
+    # (an export is written whole or not at all).
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    with suppress(KeyboardInterrupt):
+        watch(settings, built, failed, lambda warning: click.echo(f"warning: {warning}", err=True), stop)
+    click.echo("stopped watching")
 
 
 @main.command()

@@ -309,7 +309,8 @@ def test_a_copy_of_many_files_is_one_rebuild(tmp_path: Path) -> None:
 
 
 # -- the command line ---------------------------------------------------------------------
-def test_build_watch_builds_until_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_build_watch_builds_until_ctrl_c_or_sigterm(tmp_path: Path, stop: signal.Signals) -> None:
     records = tmp_path / "records"
     shutil.copytree(SEEDS, records)
     out = tmp_path / "out"
@@ -339,9 +340,10 @@ def test_build_watch_builds_until_ctrl_c(tmp_path: Path) -> None:
         assert line_starting("phases: ")
         assert "Typed while it watched" in (out / "feed.atom").read_text()
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        proc.send_signal(stop)
+        rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    assert "stopped watching" in rest
     assert "Traceback" not in err
 
 
