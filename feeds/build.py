@@ -26,7 +26,7 @@ from .catalog import Catalog, Changes, Counts, Listing, Output, Progress, Ref, w
 from .catalog.db import stamp
 from .catalog.scan import restat
 from .compression import compress_files, sibling_digests, sibling_of
-from .errors import Problem, SettingsError
+from .errors import ExportError, Problem, SettingsError
 from .export import ExportResult, export_files, remove_stale
 from .layout import ALL, ALL_STEM
 from .pages import render_index, warm_templates
@@ -122,7 +122,11 @@ def _written(out: Path, result: ExportResult, digests: dict[str, str]) -> list[t
     """The outputs rows of the files an export wrote or found already written."""
     rows, root = [], str(out)
     for path in (*result.paths_written, *result.paths_same):
-        info = os.stat(os.path.join(root, path))
+        try:
+            info = os.stat(os.path.join(root, path))
+        except FileNotFoundError:
+            raise ExportError(f"{os.path.join(root, path)}: removed as soon as it was written (by another "
+                              "program?); build again") from None
         rows.append((path, Output(digests[path], *stamp(info))))
     return rows
 
@@ -181,12 +185,12 @@ class Resident:
             self.archives.clear()
         return self.outputs
 
-    def unchanged_pages(self, spec: FeedSpec) -> tuple[list[int] | None, list[str]]:
+    def unchanged_pages(self, spec: FeedSpec, intact: Callable[[str], bool]
+                        ) -> tuple[list[int] | None, list[str]]:
         """The positions of the archive pages of `spec` to fingerprint (None: all), and the files of
-        the others, which are as last written: a page whose own and whose neighbours' records
-        (counted and hashed: `Page`) are those of a page last written, of a feed titled as then,
-        makes the same files."""
-        assert self.outputs is not None
+        the others, which are as last written (and `intact` on disk): a page whose own and whose
+        neighbours' records (counted and hashed: `Page`) are those of a page last written, of a
+        feed titled as then, makes the same files."""
         pages = spec.archive.pages if spec.archive is not None else ()
         made = (spec.title, spec.description, spec.name)
         self._planned[spec.stem] = (made, pages)
@@ -197,7 +201,7 @@ class Resident:
         make, same = [], []
         for at, around in enumerate(_neighbours(pages)):
             files = archive_files(spec.kind, spec.key, pages[at].key)
-            if around in before and all(path in self.outputs for path in files):
+            if around in before and all(intact(path) for path in files):
                 same.extend(files)
             else:
                 make.append(at)
@@ -255,6 +259,15 @@ class Builder:
         folder), or with every record file, listed again, for None (the first build does)."""
         return _build(self.settings, self.catalog, time.perf_counter(), progress, self.resident, changed)
 
+    def links_changed(self) -> set[str]:
+        """The record files that are links (and those skipped) whose targets changed since the last
+        build: what no event in the record folder tells (a target in a subfolder, one made later)."""
+        listing = self.resident.listing
+        if listing is None or not listing.unplain:
+            return set()
+        fresh = restat(Path(self.settings.records), listing, listing.unplain)
+        return set(listing.unplain) if fresh != listing else set()
+
     def warm(self) -> None:
         """Make, and let go, the index as the next build would: the templates are compiled, every
         feed's headline and the files by feed are kept, every feed's archive pages and what the
@@ -273,7 +286,7 @@ class Builder:
                     ALL_STEM not in resident.archives):  # what is on disk is this catalog's site
                 summary = summary_of(catalog, ALL_STEM)
                 assert summary is not None
-                resident.unchanged_pages(plan_feed(catalog, summary, settings))
+                resident.unchanged_pages(plan_feed(catalog, summary, settings), resident.outputs.__contains__)
                 resident.settle()
             plan = plan_index(catalog, settings, pages=False)
             front = loaded(plan, lambda refs: tuple(self.catalog.records(refs)),
@@ -391,6 +404,8 @@ def _plan_and_write(settings: Settings, catalog: Catalog, started: float, change
         making = _made(pending, catalog, settings, headlines)
         compressing = compress_files(real_out, repack, settings.jobs)
         made = clock.timed("render", chain(making, compressing))
+        if resident is not None:  # until this export is written and known, the folder is looked at again
+            resident.trusted = False
         try:
             if not trusted:
                 result = export_files(out, chain(((path, None) for path in current), made), MANAGED)
@@ -495,7 +510,7 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, disk: _Disk
         if resident is not None:
             resident.archives.clear()
             for spec in plan.feeds:
-                resident.unchanged_pages(spec)
+                resident.unchanged_pages(spec, disk.intact)
         return plan, site_artifacts(plan, settings), []
     plan = plan_index(catalog, settings, known=known, touched=changes.feeds)
     _keep(resident, plan, version)
@@ -519,7 +534,7 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, disk: _Disk
             if resident is None:
                 artifacts.extend(feed_artifacts(spec, settings))
             else:
-                make, same = resident.unchanged_pages(spec)
+                make, same = resident.unchanged_pages(spec, disk.intact)
                 kept.extend(same)
                 artifacts.extend(feed_artifacts(spec, settings, spec.pages(make)))
     return plan, artifacts, kept

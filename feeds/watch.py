@@ -10,9 +10,11 @@ files, an editor's save through a temporary file) make one rebuild.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from watchdog.events import (
     EVENT_TYPE_CLOSED_NO_WRITE,
@@ -69,17 +71,28 @@ class Changed(FileSystemEventHandler):
             if len(self._names) >= RESCAN_FROM:  # listing the folder costs less than so many looks
                 self._names = None
 
-    def take(self, stop: threading.Event) -> set[str] | None:
+    def take(self, stop: threading.Event, poll: Callable[[], set[str] | None] = set) -> set[str] | None:
         """Wait for changes, then until the folder is quiet (`QUIET`, at most `MOST` after the first
-        change); the names of the files changed (None: list the whole folder again).  Returns an
-        empty set when `stop` is set."""
+        change); the names of the files changed (None: list the whole folder again).  While
+        nothing happens, `poll` is asked twice a second for changes no event tells of (the names,
+        or None for the whole folder).  Returns an empty set when `stop` is set."""
         with self._lock:
             while not self._first or not self._settled():
                 if stop.is_set():
                     return set()
+                if not self._first:
+                    polled = poll()
+                    if polled is None or polled:
+                        self._names = None if polled is None or self._names is None else self._names | polled
+                        break
                 self._lock.wait(QUIET if self._first else 0.5)
             names, self._names, self._first = self._names, set(), 0.0
             return names
+
+    def follow(self, root: str) -> None:
+        """Take the names of the changes in the folder `root` from now on."""
+        with self._lock:
+            self.root, self._names = root, None
 
     def _settled(self) -> bool:
         now = time.monotonic()
@@ -93,21 +106,22 @@ def watch(settings: Settings, built: Callable[[BuildReport], None], failed: Call
     cannot be written) goes to `failed`, and the next change tries again.  `warned` is told
     when the catalog file cannot be used (then the catalog is in memory)."""
     check_folders(settings)
-    root = os.path.realpath(settings.records)
-    if not os.path.isdir(root):
+    seen = _folder(settings.records)
+    if seen is None:
         raise StoreError(f"{settings.records}: no such record folder; pass --records DIR")
     stop = stop or threading.Event()
-    changed = Changed(root)
+    changed = Changed(seen[0])
     observer = Observer()
     observer.daemon = True
-    observer.schedule(changed, root, recursive=False)
     try:
+        observer.schedule(changed, seen[0], recursive=False)
         observer.start()  # before the first build lists the folder: no change in between is missed
     except OSError as exc:
-        raise StoreError(f"{root}: cannot watch the record folder ({exc.strerror or exc}); "
+        raise StoreError(f"{seen[0]}: cannot watch the record folder ({exc.strerror or exc}); "
                          "build without --watch") from None
 
     def work(catalog: Catalog) -> None:
+        nonlocal seen
         builder = Builder(settings, catalog)
         names: set[str] | None = None  # the first build lists the folder
         while not stop.is_set():
@@ -116,10 +130,42 @@ def watch(settings: Settings, built: Callable[[BuildReport], None], failed: Call
                 builder.warm()
             except FeedsError as exc:
                 failed(exc)
-            names = changed.take(stop)
+            names = changed.take(stop, partial(_unseen, builder, settings.records, seen))
+            now = _folder(settings.records)
+            if now != seen:  # moved away, removed, made anew, or a link to it turned elsewhere
+                seen, names = now, None
+                observer.unschedule_all()  # (a watch follows the folder it was set on, not its name)
+                if now is not None:
+                    changed.follow(now[0])
+                    try:
+                        observer.schedule(changed, now[0], recursive=False)
+                    except OSError as exc:
+                        failed(StoreError(f"{now[0]}: cannot watch the record folder "
+                                          f"({exc.strerror or exc})"))
 
     try:
         with_catalog(settings, work, warned)
     finally:
         observer.stop()
         observer.join()
+
+
+def _unseen(builder: Builder, records: str, seen: tuple[str, int, int] | None) -> set[str] | None:
+    """What changed that no event tells of: the folder itself replaced (None: list it again), or
+    the files the record files that are links lead to (their names)."""
+    if _folder(records) != seen:
+        return None
+    try:
+        return builder.links_changed()
+    except StoreError:  # the folder went since: listed again, the build says what became of it
+        return None
+
+
+def _folder(records: str) -> tuple[str, int, int] | None:
+    """What the record folder is now: its real path, device and inode (None while there is none)."""
+    real = os.path.realpath(records)
+    try:
+        info = os.stat(real)
+    except OSError:
+        return None
+    return (real, info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None

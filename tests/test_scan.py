@@ -233,5 +233,5 @@ def test_a_file_removed_between_listing_and_looking_is_simply_gone(
     listed = os.listdir
     # A bot deletes gone.md after the folder was listed, before it is looked at.
     monkeypatch.setattr(os, "listdir", lambda where: [*listed(where), "gone.md"])
-    entries, problems = scan(tmp_path)
-    assert [e.name for e in entries] == ["kept.md"] and problems == []
+    listing = scan(tmp_path)
+    assert [e.name for e in listing.entries] == ["kept.md"] and listing.problems == []

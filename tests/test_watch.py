@@ -353,3 +353,110 @@ def test_build_watch_of_a_missing_folder_is_a_clear_error(tmp_path: Path) -> Non
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 1
     assert "missing" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+# -- what no event names, and builds that fail part-way (found by a red-team pass) ----------
+def _builder_store(tmp_path: Path, **overrides: object) -> tuple[Settings, Path, RecordWriter]:
+    records = tmp_path / "records"
+    records.mkdir()
+    settings = Settings.make(records=str(records), out=str(tmp_path / "out"),
+                             cache_dir=str(tmp_path / "cache"), jobs=1, **overrides)  # type: ignore[arg-type]
+    return settings, records, RecordWriter(records)
+
+
+def test_record_files_that_are_links_follow_their_targets(tmp_path: Path) -> None:
+    """A link is looked at again with every change, and when its target changes where no event
+    tells (a subfolder) the watch asks for it (`links_changed`)."""
+    settings, records, write = _builder_store(tmp_path, limit=5, archive_size=2)
+    write("b.md", title="Original", webUrl="https://e.example/b")
+    (records / "a.md").symlink_to("b.md")
+    (records / "sub").mkdir()
+    RecordWriter(records / "sub")("x.md", title="In a subfolder", webUrl="https://e.example/x")
+    (records / "c.md").symlink_to("sub/x.md")
+    (records / "d.md").symlink_to("later.md")  # dangling until later.md is made
+    path = catalog_path(settings)
+    assert path is not None
+    with Catalog(path) as catalog:
+        builder = Builder(settings, catalog)
+        _assert_clean(tmp_path, settings, builder.build(), "first build")
+        assert builder.links_changed() == set()
+        write("b.md", title="Edited through its link", webUrl="https://e.example/b2")
+        _assert_clean(tmp_path, settings, builder.build({"b.md"}), "the target of a.md edited")
+        RecordWriter(records / "sub")("x.md", title="Edited in the subfolder", webUrl="https://e.example/x")
+        unseen = builder.links_changed()
+        assert "c.md" in unseen
+        _assert_clean(tmp_path, settings, builder.build(unseen), "the target of c.md edited")
+        write("later.md", title="Made later", webUrl="https://e.example/later")
+        report = builder.build({"later.md"})
+        assert "d.md" not in {p.file for p in report.problems}
+        _assert_clean(tmp_path, settings, report, "the target of d.md made")
+
+
+def test_names_that_print_alike_keep_their_own_problems(tmp_path: Path) -> None:
+    _, records, write = _builder_store(tmp_path)
+    long = "x" * 230
+    write(f"{long}-record.md", webUrl="https://e.example/long")
+    (records / f"{long}-folder.md").mkdir()  # skipped with a problem, printed cut at 200 characters
+    listing = scan(records)
+    write(f"{long}-record.md", title="Edited", webUrl="https://e.example/long")
+    assert restat(records, listing, {f"{long}-record.md"}) == scan(records)
+
+
+def test_an_export_that_fails_part_way_is_not_trusted_after(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files renamed into place, then a stale one cannot be removed: the next build looks at the
+    output folder again, as a plain build does."""
+    import feeds.export
+
+    settings, _, write = _builder_store(tmp_path, limit=2, archive_size=1)
+    write("1.md", title="Story 1", webUrl="https://e.example/1", publishedDateTime="2030-01-02T00:00:00Z",
+          topics=["Keep"])
+    write("2.md", title="Story 2", webUrl="https://e.example/2", publishedDateTime="2030-01-03T00:00:00Z",
+          topics=["Keep", "Gone"])
+    path = catalog_path(settings)
+    assert path is not None
+    with Catalog(path) as catalog:
+        builder = Builder(settings, catalog)
+        builder.build()
+        write("2.md", title="Story 2 retitled", webUrl="https://e.example/2",
+              publishedDateTime="2030-01-03T00:00:00Z", topics=["Keep"])
+
+        def refuse(*args: object) -> list[str]:
+            raise FeedsError("cannot remove a file the site no longer has (Operation not permitted)")
+
+        monkeypatch.setattr(feeds.export, "_remove", refuse)
+        with pytest.raises(FeedsError):
+            builder.build({"2.md"})
+        monkeypatch.undo()
+        assert not builder.resident.trusted
+        write("2.md", title="Story 2", webUrl="https://e.example/2", publishedDateTime="2030-01-03T00:00:00Z",
+              topics=["Keep", "Gone"])  # put back as it was
+        _assert_clean(tmp_path, settings, builder.build({"2.md"}), "after the failed export, reverted")
+
+
+def test_the_watcher_follows_a_record_folder_replaced_under_it(tmp_path: Path) -> None:
+    watching = Watching(tmp_path)
+    records, settings, out = watching.records, watching.settings, Path(watching.settings.out)
+    try:
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        RecordWriter(fresh)("only.md", title="The one record of the new folder", webUrl="https://e.example/one",
+                            publishedDateTime="2030-01-01T00:00:00Z")
+        records.rename(tmp_path / "old")  # moved away, a new folder moved in: no event tells
+        fresh.rename(records)
+        report = watching.settled()
+        assert report.counts.files == 1
+        _assert_clean(tmp_path, settings, report, "the folder replaced")
+        RecordWriter(records)("second.md", title="Added to the new folder", webUrl="https://e.example/two",
+                              publishedDateTime="2030-01-02T00:00:00Z")
+        _assert_clean(tmp_path, settings, watching.settled(), "added to the new folder")
+        assert "Added to the new folder" in (out / "feed.atom").read_text()
+        shutil.rmtree(records)  # removed and made again
+        records.mkdir()
+        RecordWriter(records)("third.md", title="In the folder made again", webUrl="https://e.example/3",
+                              publishedDateTime="2030-01-03T00:00:00Z")
+        report = watching.settled()
+        _assert_clean(tmp_path, settings, report, "the folder made again")
+        assert report.counts.files == 1
+    finally:
+        watching.close()

@@ -36,10 +36,12 @@ class Entry(NamedTuple):
 
 class Listing(NamedTuple):
     """A record folder as `scan` found it: its record files, sorted by name, and those skipped
-    unopened (each with its problem)."""
+    unopened (each with its problem); and the names of those that are not plain files (links,
+    and whatever was skipped), sorted: `restat` looks at them again each time."""
 
     entries: list[Entry]
     problems: list[Problem]
+    unplain: tuple[str, ...] = ()
 
 
 def scan(root: Path) -> Listing:
@@ -55,27 +57,33 @@ def scan(root: Path) -> Listing:
     real_root = os.path.realpath(root)
     entries: list[Entry] = []
     problems: list[Problem] = []
+    unplain: list[str] = []
     try:
         for name in sorted(os.listdir(fd)):
             if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
                 continue
-            found = _examined(fd, root, real_root, name)
+            found, plain = _examined(fd, root, real_root, name)
             if isinstance(found, Entry):
                 entries.append(found)
             elif found is not None:
                 problems.append(found)
+            if not plain:
+                unplain.append(name)
     except OSError as exc:
         raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
     finally:
         os.close(fd)
-    return Listing(entries, problems)
+    return Listing(entries, problems, tuple(unplain))
 
 
 def restat(root: Path, listing: Listing, names: Iterable[str]) -> Listing:
     """`listing` (what `scan` found in `root`) with the files `names` looked at again: what `scan`
     would find now when only those files changed since (a watching build is told which).
 
-    The rest of the folder is not listed: 100,000 `stat` calls are most of a rebuild's time."""
+    The rest of the folder is not listed: 100,000 `stat` calls are most of a rebuild's time.  What
+    is not a plain file is looked at again every time: a link changes with a file it was not told
+    of (its target, which may lie in a subfolder or appear later), and every problem of the
+    listing is about one of them."""
     names = {name for name in names if not name.startswith(".") and name.lower().endswith(RECORD_SUFFIXES)}
     if not names:
         return listing
@@ -84,41 +92,44 @@ def restat(root: Path, listing: Listing, names: Iterable[str]) -> Listing:
     except OSError:
         return scan(root)  # the folder itself is gone or replaced: scan says how
     real_root = os.path.realpath(root)
-    sources = {printable(name) for name in names}
+    again = sorted(names.union(listing.unplain))  # in the folder's order, as `scan` gives problems
     entries = list(listing.entries)  # sorted by name: each file is found by bisection
-    for name in names:
+    for name in again:
         at = bisect_left(entries, (name,))
         if at < len(entries) and entries[at].name == name:
             del entries[at]
-    problems = [problem for problem in listing.problems if problem.file not in sources]
+    problems: list[Problem] = []
+    unplain: list[str] = []
     try:
-        for name in names:
-            found = _examined(fd, root, real_root, name)
+        for name in again:
+            found, plain = _examined(fd, root, real_root, name)
             if isinstance(found, Entry):
                 insort(entries, found)
             elif found is not None:
                 problems.append(found)
+            if not plain:
+                unplain.append(name)
     finally:
         os.close(fd)
-    problems.sort(key=lambda problem: problem.file)
-    return Listing(entries, problems)
+    return Listing(entries, problems, tuple(unplain))
 
 
-def _examined(fd: int, root: Path, real_root: str, name: str) -> Entry | Problem | None:
+def _examined(fd: int, root: Path, real_root: str, name: str) -> tuple[Entry | Problem | None, bool]:
     """The entry of the record file `name` in the folder open as `fd`, the problem that skips it
-    unopened, or None when it is gone."""
+    unopened, or None when it is gone; and whether it is a plain file (or gone)."""
     try:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
-        return None  # gone since the listing: as if it had never been there
+        return None, True  # gone since the listing: as if it had never been there
     except (OSError, ValueError):
-        return Problem(printable(name), "file", "cannot be examined (no permission); skipped")
+        return Problem(printable(name), "file", "cannot be examined (no permission); skipped"), False
     if not stat.S_ISREG(info.st_mode):  # a link, a folder, a FIFO: looked at more closely
         found = _record_file(os.path.join(root, name), info, real_root)
         if isinstance(found, str):
-            return Problem(printable(name), "file", found + "; skipped")
-        info = found
-    return tuple.__new__(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+            return Problem(printable(name), "file", found + "; skipped"), False
+        return tuple.__new__(Entry, (name, found.st_size, found.st_mtime_ns, found.st_ctime_ns,
+                                     found.st_ino)), False
+    return tuple.__new__(Entry, (name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)), True
 
 
 def _record_file(path: str, info: os.stat_result, real_root: str) -> os.stat_result | str:
