@@ -128,6 +128,9 @@ def main() -> None:
               help="Also write an nginx server block serving --out to this file.")
 def build(strict: bool, timings: bool, watch: bool, nginx_conf: Path | None, **cli: Any) -> None:
     """Write every feed of the record store under --out."""
+    if watch and strict:
+        raise click.UsageError("--strict ends a build with exit status 1 when a record is skipped, and a "
+                               "watch does not end: use `feeds check` beside it, or drop one of them")
     try:
         settings = _load(**cli)
         if nginx_conf:

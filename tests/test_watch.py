@@ -347,6 +347,14 @@ def test_build_watch_builds_until_ctrl_c_or_sigterm(tmp_path: Path, stop: signal
     assert "Traceback" not in err
 
 
+def test_build_watch_refuses_strict(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "feeds", "build", "--watch", "--strict", "--records",
+                             str(SEEDS), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2 and "--strict" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_build_watch_of_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "feeds", "build", "--watch", "--records",
                              str(tmp_path / "missing"), "--out", str(tmp_path / "out")],
