@@ -518,7 +518,7 @@ def _planned(catalog: Catalog, settings: Settings, changes: Changes, disk: _Disk
     own = {artifact.path for artifact in site}
     stems = set(changes.feeds)
     # A compressed sibling follows the file it stands beside (see `_siblings`), never on its own.
-    if resident is None or not disk.trusted:
+    if resident is None or not disk.trusted:  # (a trusted disk is a watching build's)
         others = [path for path in disk.previous if path not in own and sibling_of(path) is None]
         stems.update(stem_of(path) for path in others if not disk.intact(path))
         kept = [path for path in others if stem_of(path) not in stems]

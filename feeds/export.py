@@ -181,20 +181,15 @@ def remove_stale(out: Path, wanted: set[str], managed: Iterable[str]) -> list[st
         by_folder.setdefault(folder, []).append(name)
     for folder, names in by_folder.items():
         for directory, real in _folders(out, real_out, folder.split("/") if folder else []):
-            if real != real_out and not real.startswith(real_out + os.sep):
-                continue  # a folder linked from elsewhere: not ours to empty
+            if not _ours(real, real_out):
+                continue
             for item in _entries(directory):
                 stale = item.name.startswith(TEMP_PREFIX) or item.path not in wanted
                 if stale and any(fnmatch.fnmatchcase(item.name, n) for n in names) and (
                         item.is_file(follow_symlinks=False) or item.is_symlink()):
-                    try:
-                        os.unlink(item.path)
-                    except OSError as exc:
-                        raise ExportError(f"{item.path}: cannot remove a file the site no longer has "
-                                          f"({exc.strerror})") from None
+                    _unlink(item.path)
                     removed.append(Path(item.path).relative_to(out).as_posix())
-    for path in sorted(removed, key=len, reverse=True):
-        _prune(out, Path(path).parent)
+    _prune_all(out, removed)
     return removed
 
 
@@ -208,22 +203,38 @@ def _remove(out: Path, paths: Iterable[str], managed: Iterable[str]) -> list[str
         if not any(fnmatch.fnmatchcase(relpath, pattern) for pattern in patterns):
             continue
         where = _inside(str(out), relpath)
-        real = os.path.realpath(os.path.dirname(where))
-        if real != real_out and not real.startswith(real_out + os.sep):
-            continue  # in a folder linked from elsewhere: not ours to empty
         try:
-            if stat.S_ISDIR(os.lstat(where).st_mode):
+            if not _ours(os.path.realpath(os.path.dirname(where)), real_out) or (
+                    stat.S_ISDIR(os.lstat(where).st_mode)):
                 continue
-            os.unlink(where)
         except FileNotFoundError:
             continue
-        except OSError as exc:
-            raise ExportError(f"{where}: cannot remove a file the site no longer has "
-                              f"({exc.strerror})") from None
-        removed.append(relpath)
-    for relpath in sorted(removed, key=len, reverse=True):
-        _prune(out, Path(relpath).parent)
+        if _unlink(where, missing_ok=True):
+            removed.append(relpath)
+    _prune_all(out, removed)
     return removed
+
+
+def _ours(real: str, real_out: str) -> bool:
+    """False for a folder (by its real path) that a link leads to from elsewhere: not ours to empty."""
+    return real == real_out or real.startswith(real_out + os.sep)
+
+
+def _unlink(where: str, missing_ok: bool = False) -> bool:
+    """Remove a file the site no longer has; False when it is already gone (and `missing_ok`)."""
+    try:
+        os.unlink(where)
+    except OSError as exc:
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return False
+        raise ExportError(f"{where}: cannot remove a file the site no longer has ({exc.strerror})") from None
+    return True
+
+
+def _prune_all(out: Path, removed: list[str]) -> None:
+    """Remove the folders the removal of these files (site paths) left empty, deepest first."""
+    for path in sorted(removed, key=len, reverse=True):
+        _prune(out, Path(path).parent)
 
 
 def _prune(out: Path, folder: Path) -> None:

@@ -54,26 +54,12 @@ def scan(root: Path) -> Listing:
         raise StoreError(f"{root}: not a folder; pass the folder that holds the records") from None
     except OSError as exc:
         raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
-    real_root = os.path.realpath(root)
-    entries: list[Entry] = []
-    problems: list[Problem] = []
-    unplain: list[str] = []
     try:
-        for name in sorted(os.listdir(fd)):
-            if name.startswith(".") or not name.lower().endswith(RECORD_SUFFIXES):
-                continue
-            found, plain = _examined(fd, root, real_root, name)
-            if isinstance(found, Entry):
-                entries.append(found)
-            elif found is not None:
-                problems.append(found)
-            if not plain:
-                unplain.append(name)
+        return _examined_all(fd, root, sorted(name for name in os.listdir(fd) if _is_record_name(name)))
     except OSError as exc:
         raise StoreError(f"{root}: cannot list the record folder ({exc.strerror})") from None
     finally:
         os.close(fd)
-    return Listing(entries, problems, tuple(unplain))
 
 
 def restat(root: Path, listing: Listing, names: Iterable[str]) -> Listing:
@@ -84,33 +70,46 @@ def restat(root: Path, listing: Listing, names: Iterable[str]) -> Listing:
     is not a plain file is looked at again every time: a link changes with a file it was not told
     of (its target, which may lie in a subfolder or appear later), and every problem of the
     listing is about one of them."""
-    names = {name for name in names if not name.startswith(".") and name.lower().endswith(RECORD_SUFFIXES)}
+    names = {name for name in names if _is_record_name(name)}
     if not names:
         return listing
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return scan(root)  # the folder itself is gone or replaced: scan says how
-    real_root = os.path.realpath(root)
-    again = sorted(names.union(listing.unplain))  # in the folder's order, as `scan` gives problems
+    try:
+        # In the folder's order, as `scan` gives problems; every problem is of one of these.
+        fresh = _examined_all(fd, root, sorted(names.union(listing.unplain)))
+    finally:
+        os.close(fd)
     entries = list(listing.entries)  # sorted by name: each file is found by bisection
-    for name in again:
+    for name in names.union(listing.unplain):
         at = bisect_left(entries, (name,))
         if at < len(entries) and entries[at].name == name:
             del entries[at]
+    for entry in fresh.entries:
+        insort(entries, entry)
+    return Listing(entries, fresh.problems, fresh.unplain)
+
+
+def _is_record_name(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(RECORD_SUFFIXES)
+
+
+def _examined_all(fd: int, root: Path, names: list[str]) -> Listing:
+    """The listing of the files `names` (sorted) in the folder open as `fd`."""
+    real_root = os.path.realpath(root)
+    entries: list[Entry] = []
     problems: list[Problem] = []
     unplain: list[str] = []
-    try:
-        for name in again:
-            found, plain = _examined(fd, root, real_root, name)
-            if isinstance(found, Entry):
-                insort(entries, found)
-            elif found is not None:
-                problems.append(found)
-            if not plain:
-                unplain.append(name)
-    finally:
-        os.close(fd)
+    for name in names:
+        found, plain = _examined(fd, root, real_root, name)
+        if isinstance(found, Entry):
+            entries.append(found)
+        elif found is not None:
+            problems.append(found)
+        if not plain:
+            unplain.append(name)
     return Listing(entries, problems, tuple(unplain))
 
 
