@@ -1,10 +1,11 @@
-"""An entry's HTML content, the same in every format: image, excerpt, video link, related coverage."""
+"""An entry's HTML content, the same in every format: image, excerpt, video link, a story's other
+articles, related coverage."""
 
 from __future__ import annotations
 
 from html import escape
 
-from .records import Record
+from .records import Record, Related
 
 
 def entry_html(record: Record) -> str:
@@ -21,11 +22,13 @@ def entry_html(record: Record) -> str:
     if record.video_url:
         parts.append(f'<p><a href="{escape(record.video_url)}">Watch the video</a></p>')
     parts.append(f'<p><a href="{link}">Read the story at {escape(record.provider.name, quote=False)}</a></p>')
-    if record.related:
-        items = "".join(
-            f'<li><a href="{escape(item.url)}">{escape(item.title, quote=False)}</a>'
-            + (f" ({escape(item.provider, quote=False)})" if item.provider else "") + "</li>"
-            for item in record.related
-        )
-        parts.append(f"<p>Related coverage:</p><ul>{items}</ul>")
+    for heading, items in (("Also covered by:", record.coverage), ("Related coverage:", record.related)):
+        if items:
+            parts.append(f"<p>{heading}</p><ul>{''.join(_item(item) for item in items)}</ul>")
     return "".join(parts)
+
+
+def _item(item: Related) -> str:
+    """One article of a list: its linked title, then its provider."""
+    provider = f" ({escape(item.provider, quote=False)})" if item.provider else ""
+    return f'<li><a href="{escape(item.url)}">{escape(item.title, quote=False)}</a>{provider}</li>'

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup, escape
 
 from .archive import day_date
-from .layout import ALL, PROVIDER, TOPIC
+from .layout import ALL, PROVIDER, STORIES, TOP, TOPIC, TOPIC_STORIES, TOPIC_TOP, stem
 from .plan import EMBED_LIMIT, EPOCH, FeedSpec, Plan
 from .records import Headline
 from .render import FORMATS
@@ -107,9 +107,22 @@ def _render(template: str, settings: Settings, **context: Any) -> bytes:
 def _groups(plan: Plan) -> dict[str, Any]:
     return {
         "all": plan.feeds[0],
+        "story_feeds": [s for s in plan.feeds if s.kind is STORIES or s.kind is TOP],
         "topics": [s for s in plan.feeds if s.kind is TOPIC],
+        "topic_stories": [s for s in plan.feeds if s.kind is TOPIC_STORIES or s.kind is TOPIC_TOP],
         "providers": [s for s in plan.feeds if s.kind is PROVIDER],
     }
+
+
+def siblings(spec: FeedSpec) -> list[tuple[str, str]]:
+    """The feeds a feed's page also offers, (label, stem): a topic's stories and top stories, and
+    back from those to the topic's feed.  Each exists whenever the topic does."""
+    if spec.kind is TOPIC:
+        return [("One entry per story", stem(TOPIC_STORIES, spec.key)),
+                ("Top stories", stem(TOPIC_TOP, spec.key))]
+    if spec.kind is TOPIC_STORIES or spec.kind is TOPIC_TOP:
+        return [("Every article", stem(TOPIC, spec.key))]
+    return []
 
 
 def render_index(plan: Plan, settings: Settings) -> bytes:
@@ -147,7 +160,7 @@ def _row(stem: str, page: str, name: str, total: int, link: str | None, title: s
 def render_page(spec: FeedSpec, settings: Settings) -> bytes:
     """The HTML page of one feed: its latest headlines and subscribe links."""
     return _render("feed.html", settings, css=PAGE_CSS, csp=PAGE_CSP, spec=spec,
-                   records=spec.entries())
+                   records=spec.entries(), siblings=siblings(spec))
 
 
 def render_embed(spec: FeedSpec, settings: Settings) -> bytes:

@@ -15,7 +15,24 @@ from itertools import groupby
 
 from .archive import Page, archived_counts, cut
 from .catalog import Catalog, Ref, Summary, member_hash
-from .layout import ALL, ALL_STEM, PROVIDER, TOPIC, Kind, archive_page, archive_stem, page_folder, stem
+from .layout import (
+    ALL,
+    KINDS,
+    KINDS_BY_NAME,
+    PROVIDER,
+    SITE_KINDS,
+    STORIES,
+    TOP,
+    TOPIC,
+    TOPIC_STORIES,
+    TOPIC_TOP,
+    Kind,
+    archive_page,
+    archive_stem,
+    feed_of,
+    page_folder,
+    stem,
+)
 from .records import Headline, Record
 from .settings import Settings
 
@@ -146,13 +163,12 @@ class FeedSpec:
 
     @property
     def updated(self) -> datetime:
-        """The date of the newest entry; never the clock."""
+        """When its newest entry last changed (a story's newest coverage); never the clock."""
         if not self.records:
             return EPOCH
-        newest = self.records[0]
-        if not isinstance(newest, Headline):
+        if not all(isinstance(r, Headline) for r in self.records):
             raise TypeError(f"{self.stem}: its date is known once its records were loaded")
-        return newest.published_at
+        return max(r.updated for r in self.records)  # type: ignore[union-attr]
 
 
 Pages = dict[str, tuple[int | None, list[Page]]]  # by feed: its newest day and its archive pages
@@ -185,7 +201,8 @@ class Plan:
 
     def find(self, kind: str, key: str) -> FeedSpec | None:
         """The feed of `kind` ('all', 'topic', 'provider') keyed by `key`, if it exists."""
-        spec = self.by_stem.get(ALL_STEM if kind == ALL.name else f"{kind}s/{key}")
+        found = KINDS_BY_NAME.get(kind)
+        spec = None if found is None else self.by_stem.get(stem(found, key))
         return spec if spec is not None and spec.kind.name == kind else None
 
 
@@ -193,30 +210,52 @@ def make_spec(kind: Kind, key: str, name: str, members: tuple[Held, ...], settin
               total: int, logo: str | None = None) -> FeedSpec:
     """The feed of `kind` and `key` holding `members` (its newest, newest first) of `total`."""
     site = settings.site_title
-    if kind is ALL:
-        title, description = site, f"The newest stories on {site}"
-    else:
-        title = f"{site}: {name}"
-        description = f"Stories about {name}" if kind is TOPIC else f"Stories from {name}"
-    return FeedSpec(kind, key, site if kind is ALL else name, title, description,
+    every = "each story once, with every provider's coverage"
+    entered = f"each entered once when its heat reached {settings.top_heat}"
+    named, title, description = {
+        ALL: (site, site, f"The newest stories on {site}"),
+        TOPIC: (name, f"{site}: {name}", f"Stories about {name}"),
+        PROVIDER: (name, f"{site}: {name}", f"Stories from {name}"),
+        STORIES: ("Stories", f"{site}: stories", f"The newest stories on {site}, {every}"),
+        TOP: ("Top stories", f"{site}: top stories",
+              f"The top stories on {site}, {entered}"),
+        TOPIC_STORIES: (f"{name}: stories", f"{site}: {name} stories", f"Stories about {name}, {every}"),
+    }.get(kind) or (f"{name}: top stories", f"{site}: top {name} stories",
+                    f"The top stories about {name}, {entered}")
+    return FeedSpec(kind, key, named, title, description,
                     members[:settings.limit], total, logo if kind is PROVIDER else None, members)
 
 
-_EMPTY = Summary(ALL_STEM, ALL, "", "", 0, None, None)  # the all-items feed of a store with none
+# The feeds of the whole site when they hold nothing: they exist all the same (readers may subscribe first).
+_EMPTY = {stem(kind, ""): Summary(stem(kind, ""), kind, "", "", 0, None, None) for kind in SITE_KINDS}
 
 
 def summaries(catalog: Catalog) -> list[Summary]:
-    """Every feed's summary, the all-items feed first even when it holds nothing."""
+    """Every feed's summary, in the catalog's order (the all-items feed first), with those that exist
+    even when they hold nothing: the whole site's, and each topic's top stories (readers may
+    subscribe first)."""
     found = catalog.feeds()
-    if not found or found[0].stem != ALL_STEM:
-        found.insert(0, _EMPTY)
+    have = {summary.stem for summary in found}
+    found += [summary for summary in (*_EMPTY.values(), *(_top_of(s) for s in found if s.kind is TOPIC))
+              if summary.stem not in have]
+    rank = {kind.name: i for i, kind in enumerate(KINDS)}
+    found.sort(key=lambda summary: (rank[summary.kind.name], summary.key))
     return found
 
 
-def summary_of(catalog: Catalog, stem: str) -> Summary | None:
-    """The summary of the feed at `stem`, if there is such a feed (the all-items one always is)."""
-    found = catalog.summary(stem)
-    return _EMPTY if found is None and stem == ALL_STEM else found
+def _top_of(topic: Summary) -> Summary:
+    """The summary of a topic's top stories while it has none."""
+    return Summary(stem(TOPIC_TOP, topic.key), TOPIC_TOP, topic.key, topic.name, 0, None, None)
+
+
+def summary_of(catalog: Catalog, path: str) -> Summary | None:
+    """The summary of the feed at `path`, if there is such a feed (as `summaries` has it)."""
+    found = catalog.summary(path)
+    if found is not None or path in _EMPTY:
+        return found or _EMPTY[path]
+    feed = feed_of(path)
+    topic = catalog.summary(stem(TOPIC, feed[1])) if feed is not None and feed[0] is TOPIC_TOP else None
+    return None if topic is None else _top_of(topic)
 
 
 def plan_feed(catalog: Catalog, summary: Summary, settings: Settings) -> FeedSpec:

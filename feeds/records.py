@@ -93,6 +93,12 @@ class Headline:
     quality: int | None = None
     heat: int | None = None
     digest: str = ""
+    updated_at: datetime | None = None  # a story's newest coverage (None: when it was published)
+
+    @property
+    def updated(self) -> datetime:
+        """When the entry last changed: a story's newest coverage, a record's publication."""
+        return self.published_at if self.updated_at is None else self.updated_at
 
     @property
     def sort_key(self) -> tuple[float, str]:
@@ -111,6 +117,7 @@ class Record(Headline):
     published: bool = True
     images: tuple[Image, ...] = ()
     related: tuple[Related, ...] = ()
+    coverage: tuple[Related, ...] = ()  # a story's other articles (see `feeds.catalog.stories`)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import code_digest
 from .content import entry_html
-from .layout import PROVIDER, TOPIC
+from .layout import KINDS, stem
 from .plan import FeedSpec, Plan
 from .records import Record
 from .settings import Settings
@@ -60,7 +60,7 @@ def _json_item(record: Record) -> dict[str, Any]:
     if record.images:
         item["image"] = record.images[0].url
     item["date_published"] = _date(record.published_at)
-    item["date_modified"] = _date(record.published_at)
+    item["date_modified"] = _date(record.updated)
     item["authors"] = [{"name": record.provider.name, "url": record.provider.home}]
     if record.topics:
         item["tags"] = [topic.name for topic in record.topics]
@@ -129,11 +129,9 @@ def render_site(plan: Plan, settings: Settings) -> Iterator[tuple[str, bytes]]:
 
 
 # The files the static export owns, and so may remove when a feed disappears
-# (temporary files left by a killed build included).
-_OWNED = (*(f"*{f.extension}" for f in FORMATS.values()), ".feeds-tmp-*")
+# (temporary files left by a killed build included): every kind's feeds, named by key.
+FEED_STEMS = tuple(stem(kind, "*") for kind in KINDS)  # ``feed``, ``topics/*``, ``topics/*/top``, …
 MANAGED = (
-    *(f"feed{f.extension}" for f in FORMATS.values()),
-    ".feeds-tmp-*",
-    *(f"{kind.folder}/{pattern}" for kind in (TOPIC, PROVIDER) for pattern in _OWNED),
+    *(f"{feed}{f.extension}" for feed in FEED_STEMS for f in FORMATS.values()),
+    *dict.fromkeys(f"{feed.rpartition('/')[0]}/.feeds-tmp-*".lstrip("/") for feed in FEED_STEMS),
 )
-

@@ -68,6 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_related", int, 20, "Most related-coverage items kept per record.", minimum=0),
     Option("max_yaml_depth", int, 8, "Deepest nesting of YAML lists and mappings accepted.",
            minimum=2),
+    Option("top_heat", int, 90,
+           "Heat at which a story enters the top stories feeds (/top.atom, /topics/<slug>/top.atom).",
+           minimum=0),
 )
 
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
@@ -99,6 +102,7 @@ class Settings:
     max_topics: int
     max_related: int
     max_yaml_depth: int
+    top_heat: int
 
     @classmethod
     def make(cls, **overrides: Any) -> Settings:

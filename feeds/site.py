@@ -18,7 +18,7 @@ from typing import Any
 
 from . import code_digest
 from .compression import compress, managed
-from .layout import ALL, Kind, archive_of, archive_page, archive_stem
+from .layout import ALL, KINDS, Kind, archive_of, archive_page, archive_stem, page_folder
 from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
@@ -34,7 +34,7 @@ from .pages import (
 )
 from .plan import FeedSpec, Plan
 from .records import Headline, Record
-from .render import FORMATS, feed_digest, feed_path, render_feed
+from .render import FEED_STEMS, FORMATS, feed_digest, feed_path, render_feed
 from .render import MANAGED as FEED_FILES
 from .settings import Settings
 from .workers import in_order
@@ -233,13 +233,15 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
 
 # The files the static export owns beyond the feeds, and so may remove when
 # they disappear (temporary files left by a killed build and compressed siblings included).
+_PAGED = [page_folder(kind, "*") for kind in KINDS]  # the folders of feeds' pages: "", "topics/*/", …
 MANAGED = managed((
     *FEED_FILES,
     *SITE_FILES,
-    *(f"{kind}/*/{name}" for kind in ("topics", "providers") for name in ("index.html", ".feeds-tmp-*")),
-    *(f"{folder}archive/{name}" for folder in ("", "topics/*/", "providers/*/")
+    *(f"{folder}{name}" for folder in _PAGED if folder for name in ("index.html", ".feeds-tmp-*")),
+    *(f"{folder}archive/{name}" for folder in _PAGED
       for name in (*(f"*{f.extension}" for f in FORMATS.values()), "*.html", ".feeds-tmp-*")),
-    *(f"embed/{sub}{name}" for sub in ("", "topics/", "providers/") for name in ("*.html", ".feeds-tmp-*")),
+    *(f"embed/{feed}.html" for feed in FEED_STEMS),
+    *dict.fromkeys(f"embed/{feed.rpartition('/')[0]}/.feeds-tmp-*".replace("//", "/") for feed in FEED_STEMS),
 ))
 
 _WORK: list[tuple[Artifact, Source]] = []  # what a forked worker makes, by index

@@ -102,7 +102,7 @@ class _Entry(FeedEntry):  # type: ignore[misc]
 
     def atom_entry(self, extensions: bool = True) -> Any:
         entry = super().atom_entry(extensions)
-        for item in self.record.related:
+        for item in (*self.record.coverage, *self.record.related):
             xml_elem("link", entry, href=item.url, rel="related", type="text/html", title=item.title)
         return entry
 
@@ -143,7 +143,7 @@ def _entry(record: Record) -> _Entry:
     fe.title(record.title)
     fe.link(href=record.link, rel="alternate", type="text/html")
     fe.published(record.published_at)
-    fe.updated(record.published_at)
+    fe.updated(record.updated)
     if record.excerpt:
         fe.description(escape(record.excerpt, quote=False))  # RSS <description> is HTML
     fe.content(entry_html(record), type="html")

@@ -152,6 +152,6 @@ def read_store(settings: Settings) -> ReadStore:
 def plan_records(records: Iterable[Record], settings: Settings) -> Plan:
     """The plan (holding full records) of a store of these records, read from files named in order."""
     with Catalog(None) as catalog:
-        catalog.insert((f"{i:08}.md", ReadResult(r.source, r)) for i, r in enumerate(records))
+        catalog.insert(((f"{i:08}.md", ReadResult(r.source, r)) for i, r in enumerate(records)), settings)
         with catalog.reading():
             return _loaded(catalog, plan_site(catalog, settings))

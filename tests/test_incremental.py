@@ -26,6 +26,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ import pytest
 import feeds.catalog.catalog as catalog_module
 from feeds.build import BuildReport, build_site
 from feeds.catalog import Catalog, DamagedRow, catalog_path
+from feeds.catalog.stories import STORY_NAMESPACE
 from feeds.layout import ALL_STEM, archive_of
 from feeds.records import ReadResult
 from feeds.settings import Settings, replace
@@ -1077,6 +1079,26 @@ def _edits(rng: random.Random, records: Path, out: Path, counter: list[int]) -> 
             else:
                 victim.write_bytes(b"damaged")
 
+    def relate() -> None:
+        """A record cites other records' links, or a page other records cite: stories join and
+        chains grow (and split again when a citation goes)."""
+        path = pick()
+        links = [_field(other, "webUrl") or "" for other in rng.sample(files(), min(2, len(files())))]
+        links += rng.sample([f"https://elsewhere.example/{n}" for n in range(3)], rng.randint(0, 1))
+        items = "".join(f'  - title: "Cited {n}"\n    webUrl: "{link}"\n'
+                        for n, link in enumerate(links) if link)
+        text = re.sub(r"(?m)^related:\n(?:  .*\n)*", "", path.read_text())
+        end = text.rindex("---\n")
+        rewrite(path, f"{text[:end]}related:\n{items}{text[end:]}" if items else text)
+
+    def unrelate() -> None:
+        path = pick()
+        rewrite(path, re.sub(r"(?m)^related:\n(?:  .*\n)*", "", path.read_text()))
+
+    def heat() -> None:
+        """Secondary articles (-1), cold ones, and ones that reach the top stories' heat."""
+        set_field(pick(), "heat", str(rng.choice([-1, 5, 50, 90, 100])))
+
     def touch() -> None:
         path = pick()
         stat = path.stat()
@@ -1084,7 +1106,7 @@ def _edits(rng: random.Random, records: Path, out: Path, counter: list[int]) -> 
 
     return {f.__name__: f for f in (add, change, retitle, move_topics, unpublish_or_publish, delete, rename,
                                     duplicate, undo_duplicate, first_of_a_link_goes, newest_to_oldest, tie,
-                                    break_one, damage_output, touch)}
+                                    break_one, damage_output, touch, relate, unrelate, heat)}
 
 
 def _assert_as_the_files_say(records: Path, limit: int, report: BuildReport, where: str, out: Path) -> None:
@@ -1092,6 +1114,10 @@ def _assert_as_the_files_say(records: Path, limit: int, report: BuildReport, whe
     (so a mistake shared by clean and incremental builds shows too): of the published files of one
     link, the first by name is shown; newest first, ties by id."""
     from feeds.records import record_id
+
+    def story_id(first: str) -> str:
+        return f"urn:uuid:{uuid.uuid5(STORY_NAMESPACE, record_id(first))}"
+
     shown: dict[str, tuple[bytes, datetime]] = {}
     published = unpublished = 0
     for path in records.iterdir():
@@ -1108,6 +1134,29 @@ def _assert_as_the_files_say(records: Path, limit: int, report: BuildReport, whe
     # The order the build's all-items feed shows (its plan holds only the feeds it planned again).
     shown_ids = [item["id"] for item in json.loads((out / "feed.json").read_text())["items"]]
     assert shown_ids == [record_id(ln) for ln in newest][:limit], where
+    # The stories: records joined by the pages they name (these stores spell each URL one way).
+    cites = {link: re.findall(r'(?m)^    webUrl: "([^"]*)"$', (records / os.fsdecode(name)).read_text())
+             for link, (name, _) in shown.items()}
+    group = {link: link for link in shown}
+
+    def root(link: str) -> str:
+        while group[link] != link:
+            link = group[link]
+        return link
+
+    by_page: dict[str, str] = {}
+    for link in shown:
+        for page in (link, *cites[link]):
+            other = by_page.setdefault(page, link)
+            group[root(link)] = root(other)
+    stories: dict[str, list[str]] = {}
+    for link in shown:
+        stories.setdefault(root(link), []).append(link)
+    expected = sorted((-max(shown[ln][1] for ln in members).timestamp(),  # the newest coverage first
+                       story_id(min(members, key=lambda ln: (shown[ln][1], record_id(ln)))))
+                      for members in stories.values())
+    story_ids = [item["id"] for item in json.loads((out / "stories.json").read_text())["items"]]
+    assert story_ids == [sid for _, sid in expected][:limit], where
     counts = report.counts
     assert (counts.published, counts.duplicates, counts.unpublished) == (
         len(shown), published - len(shown), unpublished), where
@@ -1169,7 +1218,8 @@ def test_records_inserted_by_name_are_read_again_from_a_folder_that_has_them(
     first = sorted(p.name for p in store.iterdir())[0]
     with Catalog(None) as catalog:
         stand_in = read_store(replace(settings, records=str(store))).records[0]
-        catalog.insert([(first, ReadResult(first, stand_in)), ("gone.md", ReadResult("gone.md", stand_in))])
+        catalog.insert([(first, ReadResult(first, stand_in)), ("gone.md", ReadResult("gone.md", stand_in))],
+                       settings)
         reads.clear()
         catalog.update(store, settings)
         assert first in reads, "an inserted file is read again from the folder"
@@ -1208,7 +1258,8 @@ def test_a_folder_emptied_and_filled_again_is_filled_in_bulk_like_a_cold_one(
 @pytest.mark.damages_catalog
 def test_inserting_into_a_catalog_with_a_damaged_listing_is_a_damaged_row() -> None:
     with Catalog(None) as catalog:
-        catalog.insert([(name, ReadResult(name, unpublished=True)) for name in ("a.md", "b.md", "c.md")])
+        catalog.insert([(name, ReadResult(name, unpublished=True)) for name in ("a.md", "b.md", "c.md")],
+                       Settings.make())
         catalog.db.execute("UPDATE listing SET entries = ?", (marshal.dumps([1, 2, 3]),))
         with pytest.raises(DamagedRow, match="listing"):
-            catalog.insert([("d.md", ReadResult("d.md", unpublished=True))])
+            catalog.insert([("d.md", ReadResult("d.md", unpublished=True))], Settings.make())

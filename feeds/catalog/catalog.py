@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import mmap
 import os
 import sqlite3
@@ -27,12 +28,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import pairwise
+from itertools import groupby, pairwise
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from ..errors import Problem, printable, skipped
-from ..layout import ALL, ALL_STEM, KINDS, PROVIDER, TOPIC, Kind, memberships
+from ..layout import ALL_STEM, KINDS, PROVIDER, TOPIC, TOPIC_TOP, Kind, feed_of, memberships
+from ..layout import stem as layout_stem
 from ..records import Headline, ReadResult, Record
 from ..settings import Settings
 from ..workers import in_order
@@ -62,10 +64,12 @@ from .db import (
     waiting,
 )
 from .scan import Entry, Listing, read_file, scan
+from .stories import Groups, Story, compose, page_keys, with_digest
 
 Progress = Callable[[int], None]
 Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size, times and inode
-H = TypeVar("H", Headline, Record)  # what is decoded of a record: its headline or all of it
+H = TypeVar("H", Headline, Record)
+T = TypeVar("T")  # what is decoded of a record: its headline or all of it
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
 LISTING_PART = 1_024  # files in one row of the listing: an edit rewrites its row, not the folder's
@@ -73,7 +77,6 @@ BULK_SUMMARIES = 256  # from this many feeds to summarise, one pass over every m
 DATING_WAIT = 1.0  # seconds a request waits to date a change while another process updates
 MAX_REPRESENTATIONS = 10_000  # filtered representations whose change time is kept, per live server
 _RANK = {kind.name: rank for rank, kind in enumerate(KINDS)}
-_KIND_OF_FOLDER = {TOPIC.folder: TOPIC, PROVIDER.folder: PROVIDER}
 
 
 class Member(NamedTuple):
@@ -98,6 +101,7 @@ class Row(NamedTuple):
     members: tuple[Member, ...]
     day: int  # days since 1970-01-01 (UTC) of the publication time: archives are cut by date
     hash: int  # 62 bits of the id and digest: summed, they fingerprint an archive page in one query
+    pages: tuple[str, ...]  # the pages it names, which join it to the other records of its story
 
 
 class Parsed(NamedTuple):
@@ -129,7 +133,17 @@ class Ref(NamedTuple):
 
     id: str
     digest: str
-    rec: int
+    rec: int  # the records table's row; for a story, the stories table's row, negated
+
+
+@dataclass
+class _Restory:
+    """What an update changed that stories are made of: the pages the records taken out, added or
+    hidden named, those records, and the stories they were in (rows of the stories table)."""
+
+    pages: set[str] = field(default_factory=set)
+    recs: set[int] = field(default_factory=set)
+    old: set[int] = field(default_factory=set)
 
 
 class Day(NamedTuple):
@@ -226,7 +240,8 @@ def encoded(name: str, result: ReadResult) -> Parsed:
         row = Row(record.id, record.link, -record.published_at.timestamp(), record.digest, record.quality,
                   record.heat, encode_head(record), encode_payload(record),
                   tuple(Member(m.stem, m.name, m.logo) for m in memberships(record)),
-                  int(record.published_at.timestamp() // 86400), member_hash(record.id, record.digest))
+                  int(record.published_at.timestamp() // 86400), member_hash(record.id, record.digest),
+                  page_keys(record))
     return Parsed(name, result.again, state, encode_problems(result.problems), row)
 
 
@@ -315,10 +330,10 @@ def _changed(entries: list[Entry], known: list[Known]) -> tuple[list[Entry], lis
 
 
 def _feed(stem: str) -> tuple[Kind, str]:
-    if stem == ALL_STEM:
-        return ALL, ""
-    folder, _, feed_key = stem.partition("/")
-    return _KIND_OF_FOLDER[folder], feed_key
+    found = feed_of(stem)
+    if found is None:
+        raise ValueError(f"{stem!r} is not the stem of a feed")
+    return found
 
 
 # A feeds row, as `_summary` takes it.
@@ -328,6 +343,33 @@ _SUMMARY = "stem, key, name, total, logo, newest, newest_id, newest_digest"
 def _summary(stem: str, feed_key: str, name: str, total: int, logo: str | None, rec: int, newest_id: str,
              digest: str) -> Summary:
     return Summary(stem, _feed(stem)[0], feed_key, name, total, logo, Ref(newest_id, digest, rec))
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    """`items` in runs short enough for one query's parameters."""
+    for start in range(0, len(items), 500):
+        yield items[start:start + 500]
+
+
+def _join(groups: Groups, rows: Iterable[tuple[str, int]]) -> None:
+    """Join in `groups` the records of each page, from (page, record) rows ordered by page."""
+    for _, named in groupby(rows, key=lambda row: row[0]):
+        first, *rest = [rec for _, rec in named]
+        groups.find(first)
+        for rec in rest:
+            groups.join(first, rec)
+
+
+def _encoded_story(story: Story) -> tuple[str, str, Record]:
+    """The head and payload the catalog keeps of a story's entry, and the entry holding their digest."""
+    payload = encode_payload(story.entry)
+    entry = with_digest(story.entry, encode_head(story.entry) + payload)
+    return encode_head(entry), payload, entry
+
+
+def _places(story: Story) -> str:
+    """A story's places in feeds as the catalog keeps them: (feed, at), at as in the members table."""
+    return json.dumps([[place.stem, -place.at.timestamp()] for place in story.places])
 
 
 def signal_path(path: Path) -> Path:
@@ -435,14 +477,16 @@ class Catalog:
                 progress(len(listing.entries) - len(stale))
             touched: set[str] = set()
             links: set[str] = set()
+            restory = _Restory()
             if not empty:  # a file read before is taken out first (a new one has nothing to take out)
-                self._drop([*(key(entry.name) for entry in stale), *gone], touched, links)
+                self._drop([*(key(entry.name) for entry in stale), *gone], touched, links, restory)
             self.db.executemany("DELETE FROM files WHERE name=?", [(name,) for name in gone])
             writing = time.perf_counter() - scanned
             # A catalog that knew no file (a cold store) is filled in bulk: its indexes are made after.
             unread: set[str] = set()
             writing += self._write(read_files(stale, settings, progress), touched, links, unread,
-                                   bool(stale or gone), bulk=empty and len(stale) >= PARALLEL_FROM)
+                                   bool(stale or gone), settings, restory,
+                                   bulk=empty and len(stale) >= PARALLEL_FROM)
             if stale or gone:
                 started_listing = time.perf_counter()
                 self._keep_listing(listing.entries, unread, moved)
@@ -497,7 +541,7 @@ class Catalog:
                             [(number, encode_listing(known[start:start + LISTING_PART]))
                              for number, start in enumerate(range(0, len(known), LISTING_PART))])
 
-    def insert(self, results: Iterable[tuple[str, ReadResult]]) -> frozenset[str]:
+    def insert(self, results: Iterable[tuple[str, ReadResult]], settings: Settings) -> frozenset[str]:
         """Write records already read (by file name), as `update` writes those it reads; the feeds
         whose members changed.  For a store made in memory (tests, an embedding program): should
         the catalog then be updated from a folder, these files count as changed."""
@@ -508,14 +552,15 @@ class Catalog:
             with decoding("the catalog's listing table"):
                 was = _by_name([entry for part in parts for entry in part.known])
             batch = [encoded(name, result) for name, result in results]
-            self._drop([key(parsed.name) for parsed in batch], touched, links)
-            self._write(iter([batch]), touched, links, set(), True)
+            restory = _Restory()
+            self._drop([key(parsed.name) for parsed in batch], touched, links, restory)
+            self._write(iter([batch]), touched, links, set(), True, settings, restory)
             was.update((parsed.name, (parsed.name, *UNREAD)) for parsed in batch)
             self._relist(sorted(was.values()))
         return frozenset(touched)
 
     def _write(self, batches: Iterator[list[Parsed]], touched: set[str], links: set[str], unread: set[str],
-               changed: bool, bulk: bool = False) -> float:
+               changed: bool, settings: Settings, restory: _Restory, bulk: bool = False) -> float:
         """Write these files' rows (inside a write transaction); the seconds spent writing.  The
         names of the files that could not be read go to `unread`.
 
@@ -529,20 +574,24 @@ class Catalog:
         writing = time.perf_counter() - started
         for batch in batches:  # read while the rows of the batch before are written
             started = time.perf_counter()
-            last = self._add(batch, last, touched, None if bulk else links, unread)
+            last = self._add(batch, last, touched, None if bulk else links, unread, restory)
             writing += time.perf_counter() - started
         started = time.perf_counter()
         if bulk:
             for statement in filter(str.strip, INDEXES.split(";")):
                 self.db.execute(statement)
-        self._settle(None if bulk else links, touched)
+        self._settle(None if bulk else links, touched, restory)
+        self._restory(restory, touched, settings, everything=bulk)
+        # A topic's top stories feed exists as long as the topic does, empty or not (`plan.summaries`).
+        touched.update([layout_stem(TOPIC_TOP, feed[1]) for feed in map(feed_of, touched)
+                        if feed and feed[0] is TOPIC])
         self._summarise(touched)
         if changed:
             self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='version'")
         return writing + time.perf_counter() - started
 
-    def _drop(self, names: list[bytes], touched: set[str], links: set[str]) -> None:
-        """Take the records of these files out of their feeds and the catalog."""
+    def _drop(self, names: list[bytes], touched: set[str], links: set[str], restory: _Restory) -> None:
+        """Take the records of these files out of their feeds, their stories and the catalog."""
         for name in names:
             row = self.db.execute("SELECT rec, link, at, id, shown, feeds FROM records WHERE name=?",
                                   (name,)).fetchone()
@@ -555,12 +604,14 @@ class Catalog:
                 if shown:
                     touched.add(stem)
             links.add(link)
+            self._unstory(rec, restory)
+            self.db.execute("DELETE FROM pages WHERE rec=?", (rec,))
             self.db.execute("DELETE FROM records WHERE rec=?", (rec,))
 
     def _add(self, batch: list[Parsed], last: int, touched: set[str], links: set[str] | None,
-             unread: set[str]) -> int:
+             unread: set[str], restory: _Restory) -> int:
         """Write what reading these files gave; a new record is shown until `_settle` says otherwise."""
-        files, records, members = [], [], []
+        files, records, members, pages = [], [], [], []
         for parsed in batch:
             files.append((key(parsed.name), parsed.state, parsed.problems))
             if parsed.again:
@@ -575,14 +626,18 @@ class Catalog:
                 members.append((m.stem, row.at, row.id, last, 1, row.digest, m.name, m.logo, row.quality,
                                 row.heat, row.day, row.hash))
                 touched.add(m.stem)
-            if links is not None:
+            pages += [(page, last) for page in row.pages]
+            if links is not None:  # (in bulk, every story is made afresh: nothing to note)
                 links.add(row.link)
+                restory.pages.update(row.pages)
+                restory.recs.add(last)
         self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?)", files)
         self.db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", records)
         self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", members)
+        self.db.executemany("INSERT INTO pages VALUES (?,?)", pages)
         return last
 
-    def _settle(self, links: set[str] | None, touched: set[str]) -> None:
+    def _settle(self, links: set[str] | None, touched: set[str], restory: _Restory) -> None:
         """Show, of the records of each of these links (of every link for None), only the first file's."""
         if links is not None and not links:
             return
@@ -597,12 +652,127 @@ class Catalog:
             "  GROUP BY link HAVING count(*) > 1 OR min(shown) = 0) w ON r.link = w.link "
             "WHERE r.shown != (r.name = w.first)").fetchall()
         for rec, at, id_, stems, show in flips:
+            self._unstory(rec, restory)  # shown, it joins a story; hidden, it leaves its story
             self.db.execute("UPDATE records SET shown=? WHERE rec=?", (show, rec))
             for stem in stems.split("\n"):
                 self.db.execute("UPDATE members SET shown=? WHERE feed=? AND shown=? AND at=? AND id=? "
                                 "AND rec=?", (show, stem, 1 - show, at, id_, rec))
                 touched.add(stem)
         self.db.execute("DELETE FROM temp.touched_links")
+
+    def _unstory(self, rec: int, restory: _Restory) -> None:
+        """Note that the record `rec` leaves or joins the stories: the pages it names, and its story."""
+        restory.recs.add(rec)
+        restory.pages.update(page for (page,) in self.db.execute("SELECT key FROM pages WHERE rec=?", (rec,)))
+        found = self.db.execute("SELECT row FROM story_of WHERE rec=?", (rec,)).fetchone()
+        if found is not None:
+            restory.old.add(found[0])
+            self.db.execute("DELETE FROM story_of WHERE rec=?", (rec,))
+
+    def _restory(self, restory: _Restory, touched: set[str], settings: Settings, everything: bool) -> None:
+        """Make again the stories of the groups of records that `restory` reaches (every story, when
+        `everything`), and put them in their feeds; a story made as it was is left as it is."""
+        groups = Groups()
+        if everything:
+            for (rec,) in self.db.execute("SELECT rec FROM records WHERE shown=1"):
+                groups.find(rec)
+            _join(groups, self.db.execute("SELECT p.key, p.rec FROM pages p JOIN records r ON r.rec = p.rec "
+                                          "WHERE r.shown = 1 ORDER BY p.key"))
+        else:
+            self._reach(groups, restory)
+        found = groups.groups()
+        old = set() if everything else set(restory.old)
+        recs = [rec for group in found for rec in group]
+        for start in range(0, len(recs), 500):
+            chunk = recs[start:start + 500]
+            old.update(row for (row,) in self.db.execute(
+                f"SELECT row FROM story_of WHERE rec IN ({','.join('?' * len(chunk))})", chunk))
+        was = {story: (row, digest, places) for row, story, digest, places in self._rows(old)}
+        kept: set[int] = set()
+        for group in found:
+            story = compose(self._members(group), settings.top_heat, settings.max_topics,
+                            settings.max_related)
+            head, payload, entry = _encoded_story(story)
+            places = _places(story)
+            before = was.get(entry.id)
+            if before is not None and before[1:] == (entry.digest, places):
+                row = before[0]  # the same story, in the same places: its feeds need nothing
+            else:  # (its row may be one an old story left: that one is gone, and not to be dropped again)
+                row = self._add_story(story, entry, head, payload, places, touched)
+            kept.add(row)
+            self.db.executemany("INSERT OR REPLACE INTO story_of VALUES (?,?)", [(rec, row) for rec in group])
+        for row, story_id, _, places in self._rows(old - kept):
+            self._drop_story(row, story_id, places, touched)
+
+    def _reach(self, groups: Groups, restory: _Restory) -> None:
+        """Put in `groups` every shown record that the pages and records `restory` names reach,
+        through the pages they name, joined by them."""
+        pending = set(restory.pages)
+        seen = set(pending)
+        fresh: set[int] = set()
+        for chunk in _chunks(sorted(restory.recs)):
+            fresh.update(rec for (rec,) in self.db.execute(
+                f"SELECT rec FROM records WHERE shown=1 AND rec IN ({','.join('?' * len(chunk))})", chunk))
+        while pending or fresh:
+            for rec in fresh:
+                groups.find(rec)
+            if fresh:
+                for chunk in _chunks(sorted(fresh)):
+                    for (page,) in self.db.execute(
+                            f"SELECT key FROM pages WHERE rec IN ({','.join('?' * len(chunk))})", chunk):
+                        if page not in seen:
+                            seen.add(page)
+                            pending.add(page)
+            known = set(groups.parent)
+            fresh = set()
+            for pages in _chunks(sorted(pending)):
+                rows = self.db.execute(
+                    "SELECT p.key, p.rec FROM pages p JOIN records r ON r.rec = p.rec WHERE r.shown = 1 "
+                    f"AND p.key IN ({','.join('?' * len(pages))}) ORDER BY p.key", pages).fetchall()
+                _join(groups, rows)
+                fresh.update(rec for _, rec in rows if rec not in known)
+            pending = set()
+
+    def _members(self, group: list[int]) -> list[Record]:
+        with decoding("the catalog's records table"):
+            found: list[Record] = []
+            for chunk in _chunks(group):
+                found += [decode(head, payload) for head, payload in self.db.execute(
+                    f"SELECT head, payload FROM records WHERE rec IN ({','.join('?' * len(chunk))})", chunk)]
+            return found
+
+    def _rows(self, rows: set[int]) -> list[tuple[int, str, str, str]]:
+        found: list[tuple[int, str, str, str]] = []
+        for chunk in _chunks(sorted(rows)):
+            found += self.db.execute("SELECT row, story, digest, places FROM stories "
+                                     f"WHERE row IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return found
+
+    def _add_story(self, story: Story, entry: Record, head: str, payload: str, places: str,
+                   touched: set[str]) -> int:
+        """Write a story and its places in feeds (replacing the story of the same id); its row."""
+        was = self.db.execute("SELECT row, places FROM stories WHERE story=?", (entry.id,)).fetchone()
+        if was is not None:
+            self._drop_story(was[0], entry.id, was[1], touched)
+        row = self.db.execute("INSERT INTO stories (story, digest, head, payload, places) VALUES (?,?,?,?,?)",
+                              (entry.id, entry.digest, head, payload, places)).lastrowid
+        assert row is not None
+        hashed = member_hash(entry.id, entry.digest)
+        self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
+            (place.stem, -place.at.timestamp(), entry.id, -row, 1, entry.digest, place.name, None,
+             story.quality, story.heat, int(place.at.timestamp() // 86400), hashed)
+            for place in story.places])
+        touched.update(place.stem for place in story.places)
+        return row
+
+    def _drop_story(self, row: int, story_id: str, places: str, touched: set[str]) -> None:
+        with decoding("the catalog's stories table"):
+            where = [(feed, at) for feed, at in json.loads(places)]
+        for feed, at in where:
+            self.db.execute("DELETE FROM members WHERE feed=? AND shown=1 AND at=? AND id=? AND rec=?",
+                            (feed, at, story_id, -row))
+            touched.add(feed)
+        self.db.execute("DELETE FROM stories WHERE row=?", (row,))
 
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
@@ -617,7 +787,7 @@ class Catalog:
             kind, feed_key = _feed(stem)
             total, name, logo = every[stem] if every is not None else self._name_and_logo(stem, kind)
             self.db.execute("INSERT OR REPLACE INTO feeds VALUES (?,?,?,?,?,?,?,?,?)",
-                            (stem, _RANK[kind.name], feed_key, "" if kind is ALL else name, total,
+                            (stem, _RANK[kind.name], feed_key, name if kind.folder else "", total,
                              logo if kind is PROVIDER else None, *newest))
 
     def _name_and_logo(self, stem: str, kind: Kind) -> tuple[int, str, str | None]:
@@ -626,7 +796,7 @@ class Catalog:
         (total,) = self.db.execute("SELECT count(*) FROM members WHERE feed=? AND shown=1",
                                    (stem,)).fetchone()
         name = logo = None
-        if kind is not ALL:
+        if kind.folder:
             (name,) = self.db.execute("SELECT name FROM members WHERE feed=? AND shown=1 GROUP BY name "
                                       "ORDER BY count(*) DESC, name LIMIT 1", (stem,)).fetchone()
         if kind is PROVIDER:
@@ -737,12 +907,16 @@ class Catalog:
         wanted = sorted({ref.rec for ref in refs})
         found: dict[int, H] = {}
         with decoding("the catalog's records table"):
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
+            for chunk in _chunks([rec for rec in wanted if rec > 0]):
                 marks = ",".join("?" * len(chunk))
                 for rec, *row in self.db.execute(f"SELECT rec, {columns} FROM records WHERE rec IN ({marks})",
                                                  chunk):
                     found[rec] = make(*row)
+            for chunk in _chunks([-rec for rec in wanted if rec < 0]):  # stories
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT row, {columns} FROM stories WHERE row IN ({marks})"
+                for row, *data in self.db.execute(query, chunk):
+                    found[-row] = make(*data)
         records = []
         for ref in refs:
             record = found.get(ref.rec)

@@ -31,12 +31,13 @@ from ..settings import Settings
 # warning of their own); the test suite fails a test in which one happens unexpectedly.
 log = logging.getLogger("feeds.catalog")
 log.setLevel(logging.INFO)
-FORMAT = 9
+FORMAT = 10
 BUSY_SECONDS = 60.0  # how long to wait for another process that holds the write lock
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
-                     "max_topic_chars", "max_topics", "max_related", "max_yaml_depth")
-_TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations")
+                     "max_topic_chars", "max_topics", "max_related", "max_yaml_depth", "top_heat")
+_TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations",
+           "pages", "stories", "story_of")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS listing (part INTEGER PRIMARY KEY, entries BLOB NOT NULL);
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS members (
     feed TEXT NOT NULL, at REAL NOT NULL, id TEXT NOT NULL, rec INTEGER NOT NULL, shown INTEGER NOT NULL,
     digest TEXT NOT NULL, name TEXT NOT NULL, logo TEXT, quality INTEGER, heat INTEGER,
     day INTEGER NOT NULL, hash INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (key TEXT NOT NULL, rec INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stories (
+    row INTEGER PRIMARY KEY, story TEXT NOT NULL, digest TEXT NOT NULL, head TEXT NOT NULL,
+    payload TEXT NOT NULL, places TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS story_of (rec INTEGER PRIMARY KEY, row INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (
     stem TEXT PRIMARY KEY, rank INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
     total INTEGER NOT NULL, logo TEXT, newest INTEGER NOT NULL, newest_id TEXT NOT NULL,
@@ -71,10 +77,14 @@ CREATE INDEX IF NOT EXISTS members_feed ON members (
 CREATE INDEX IF NOT EXISTS files_problems ON files (name) WHERE problems IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_state ON files (state);
 CREATE INDEX IF NOT EXISTS records_hidden ON records (name) WHERE shown = 0;
+CREATE INDEX IF NOT EXISTS pages_key ON pages (key, rec);
+CREATE INDEX IF NOT EXISTS pages_rec ON pages (rec);
+CREATE UNIQUE INDEX IF NOT EXISTS stories_story ON stories (story);
+CREATE INDEX IF NOT EXISTS story_of_row ON story_of (row);
 """
 SCHEMA = SCHEMA.replace("{INDEXES}", INDEXES)
 INDEX_NAMES = ("records_name", "records_link", "members_feed", "files_problems", "files_state",
-               "records_hidden")
+               "records_hidden", "pages_key", "pages_rec", "stories_story", "story_of_row")
 
 
 def default_dir() -> Path:
@@ -224,24 +234,35 @@ def encode_head(h: Headline) -> str:
     """What planning and pages need of a record, as JSON."""
     p = h.provider
     return json.dumps([h.id, h.source, h.title, h.link, h.published_at.isoformat(), [p.name, p.key, p.logo],
-                       [[t.name, t.slug] for t in h.topics], h.quality, h.heat, h.digest],
-                      ensure_ascii=False)
+                       [[t.name, t.slug] for t in h.topics], h.quality, h.heat, h.digest,
+                       h.updated_at.isoformat() if h.updated_at else None], ensure_ascii=False)
+
+
+def _related(items: tuple[Related, ...]) -> list[list[str | None]]:
+    return [[r.title, r.url, r.provider, r.published_at.isoformat() if r.published_at else None]
+            for r in items]
+
+
+def _unrelated(items: list[list[str | None]]) -> tuple[Related, ...]:
+    return tuple(Related(r[0], r[1], r[2],  # type: ignore[arg-type]
+                         datetime.fromisoformat(r[3]) if r[3] else None) for r in items)
 
 
 def encode_payload(record: Record) -> str:
     """The rest of a record, as JSON."""
     return json.dumps([record.excerpt, record.original_url, record.kind, record.video_url, record.published,
-                       [[i.url, i.width, i.height] for i in record.images],
-                       [[r.title, r.url, r.provider, r.published_at.isoformat() if r.published_at else None]
-                        for r in record.related]], ensure_ascii=False)
+                       [[i.url, i.width, i.height] for i in record.images], _related(record.related),
+                       _related(record.coverage)], ensure_ascii=False)
 
 
 def _head_fields(head: str) -> dict[str, Any]:
     """The fields of a record's head (raises on a damaged row: decode inside `decoding`)."""
-    (id_, source, title, link, published_at, provider, topics, quality, heat, digest) = json.loads(head)
+    (id_, source, title, link, published_at, provider, topics, quality, heat, digest,
+     updated_at) = json.loads(head)
     return {"id": id_, "source": source, "title": title, "link": link,
             "published_at": datetime.fromisoformat(published_at), "provider": _provider(*provider),
-            "topics": tuple([_topic(*t) for t in topics]), "quality": quality, "heat": heat, "digest": digest}
+            "topics": tuple([_topic(*t) for t in topics]), "quality": quality, "heat": heat, "digest": digest,
+            "updated_at": datetime.fromisoformat(updated_at) if updated_at else None}
 
 
 def decode_head(head: str) -> Headline:
@@ -252,12 +273,11 @@ def decode_head(head: str) -> Headline:
 def decode(head: str, payload: str) -> Record:
     """The full record kept in the catalog (raises on a damaged row: decode inside `decoding`)."""
     fields = _head_fields(head)
-    (excerpt, original_url, kind, video_url, published, images, related) = json.loads(payload)
+    (excerpt, original_url, kind, video_url, published, images, related, coverage) = json.loads(payload)
     return Record(
         **fields, excerpt=excerpt, original_url=original_url, kind=kind,
         video_url=video_url, published=published, images=tuple(Image(*i) for i in images),
-        related=tuple(Related(r[0], r[1], r[2], datetime.fromisoformat(r[3]) if r[3] else None)
-                      for r in related),
+        related=_unrelated(related), coverage=_unrelated(coverage),
     )
 
 
