@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ TIMEOUT = 5.0  # seconds for one request to a hub
 ATTEMPTS = 3  # tries of one request whose failure may pass
 BACKOFF = 0.5  # seconds before the second try, doubled before each next one
 BOUND = 30.0  # seconds a round of pings may take in all; what is left then is given up and logged
+KEPT = 64  # outcomes a notifier keeps (a server runs for months)
 USER_AGENT = f"feeds/{__version__} (WebSub publisher)"
 _FEED_EXTENSIONS = tuple(f.extension for f in FORMATS.values())
 
@@ -104,7 +106,7 @@ class Notifier:
         self._busy = False
         self._pid = 0
         self._lock = threading.Condition()
-        self.outcomes: list[Outcome] = []  # of every round so far, newest last
+        self.outcomes: deque[Outcome] = deque(maxlen=KEPT)  # of the latest rounds, newest last
 
     def publish(self, urls: Iterable[str]) -> None:
         """Ping every hub with `urls` soon, in the background; returns at once."""
@@ -137,7 +139,7 @@ class Notifier:
                 urls, self._pending, self._busy = list(self._pending), {}, True
             try:
                 self._round(urls)
-            except Exception:  # a bug here must not end the thread: WebSub is never worth a failure
+            except Exception:  # (no thread to start, say): the thread lives on for the next round
                 log.exception("WebSub: pinging the hubs failed")
             finally:
                 with self._lock:
@@ -154,6 +156,12 @@ class Notifier:
             thread.join()
 
     def _hub_round(self, hub: str, urls: list[str], deadline: float) -> None:
+        try:
+            self._tell(hub, urls, deadline)
+        except Exception:  # (a thread's exception would only be printed): logged, and the round goes on
+            log.exception("WebSub: pinging %s failed", hub)
+
+    def _tell(self, hub: str, urls: list[str], deadline: float) -> None:
         notified: list[str] = []
         failed: list[str] = []
         error = ""
