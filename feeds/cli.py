@@ -23,6 +23,7 @@ from .nginx import check_server_block, write_server_block
 from .records import RECORD_SUFFIXES
 from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
 from .text import HOST_NAME
+from .websub import Notifier, Outcome, topic_urls
 
 SETTINGS_HELP = "\n".join(f"  {name} (default {default}): {text}" for name, default, text in describe())
 
@@ -147,6 +148,7 @@ def build(strict: bool, timings: bool, watch: bool, nginx_conf: Path | None, **c
     _built(report, timings)
     out = os.path.realpath(settings.out)
     click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
+    _notify(settings, report)
     if nginx_conf:
         click.echo(f"nginx server block written to {nginx_conf} (set its listen and server_name)")
     if strict and report.counts.skipped:
@@ -165,6 +167,32 @@ def _built(report: BuildReport, timings: bool) -> None:
         click.echo("phases: " + ", ".join(f"{phase} {secs:.2f}s" for phase, secs in report.phases.items()))
 
 
+def _told(outcome: Outcome) -> None:
+    """One line for one hub's round of WebSub pings: what it was told, or why it was not."""
+    if outcome.failed:
+        click.echo(f"warning: websub: {outcome}", err=True)
+    else:
+        click.echo(f"websub: {outcome}")
+
+
+def _notify(settings: Settings, report: BuildReport, notifier: Notifier | None = None) -> None:
+    """Ping the WebSub hubs with the feeds whose bytes the build changed: in the background for a
+    watching build (`notifier`), else waited for (within the notifier's time bound) before exiting."""
+    if not settings.hubs:
+        return
+    urls = topic_urls(settings, report.export.paths_written)
+    if notifier is not None:
+        notifier.publish(urls)
+        return
+    if not urls:
+        click.echo("websub: no feed changed; no hub notified")
+        return
+    notifier = Notifier(settings.hubs, _told)
+    notifier.publish(urls)
+    if not notifier.wait(notifier.bound + notifier.timeout):  # (the round ends by itself within its bound)
+        click.echo("warning: websub: the hubs did not answer in time; exiting without them", err=True)
+
+
 def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
     """Build, then build again after each change to the record folder, until Ctrl-C."""
     from .watch import watch  # the file watcher is only needed here
@@ -174,10 +202,12 @@ def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
         click.echo(f"nginx server block written to {nginx_conf} (set its listen and server_name)")
     out = os.path.realpath(settings.out)
     first = True
+    notifier = Notifier(settings.hubs, _told)
 
     def built(report: BuildReport) -> None:
         nonlocal first
         _built(report, timings)
+        _notify(settings, report, notifier)
         if first:
             click.echo(f"feeds written to {out}/; watching {os.path.realpath(settings.records)}/ "
                        "for changes (Ctrl-C stops)")
@@ -192,6 +222,7 @@ def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     with suppress(KeyboardInterrupt):
         watch(settings, built, failed, lambda warning: click.echo(f"warning: {warning}", err=True), stop)
+        notifier.wait(notifier.bound)  # the last rebuild's pings (Ctrl-C again stops at once)
     click.echo("stopped watching")
 
 

@@ -35,12 +35,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .catalog import Catalog, Commits, Ref, busy, open_catalog, scan, unusable, unusable_warning, with_catalog
+from .catalog import (
+    Catalog,
+    Changes,
+    Commits,
+    Ref,
+    busy,
+    open_catalog,
+    scan,
+    unusable,
+    unusable_warning,
+    with_catalog,
+)
 from .catalog.db import BUSY_SECONDS
 from .errors import Problem, StoreError
 from .layout import archive_page
-from .plan import FeedSpec, Plan, page_refs, plan_feed, plan_index, summary_of
+from .plan import FeedSpec, Plan, page_refs, plan_feed, plan_index, summaries, summary_of
 from .records import Record
+from .render import FORMATS, feed_digest
 from .settings import Settings
 from .site import (
     SITE_FILES,
@@ -52,9 +64,11 @@ from .site import (
     site_artifacts,
     stem_of,
 )
+from .websub import Notifier
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
+ANNOUNCE_QUIET = 0.1  # seconds after a change before it is read for the WebSub hubs
 REFRESH_WAIT = 1.0  # seconds a request waits for another process's update before serving what is there
 T = TypeVar("T")
 
@@ -118,6 +132,8 @@ class LiveSite:
         self._dirty = threading.Event()
         self._watch = watch
         self._watcher_pid = 0
+        self._notifier = Notifier(settings.hubs)
+        self._announced_at = -1  # the catalog version whose changes this process last looked at for WebSub
         # Locks are taken in this order only: the writer connection's, then the reader's.
         self._write_lock = threading.RLock()  # updates and dating representations
         self._read_lock = threading.RLock()  # requests' reads, the files of this version, the bodies
@@ -166,6 +182,8 @@ class LiveSite:
     def _update(self, wait: float) -> None:
         with self._write_lock:
             changes = self._writer.update(Path(self.settings.records), self.settings, wait=wait)
+            if self._notifier.hubs and changes.after != self._announced_at:
+                self._announce(changes)
             # Another worker (or a build) may have read the change first: then this one finds
             # nothing to read, but the catalog has moved on, and its new problems are logged here too.
             if changes.after == self._problems_at:
@@ -178,6 +196,40 @@ class LiveSite:
             if problem not in known:  # each problem is logged once, when it appears
                 (log.error if problem.is_error else log.warning)("%s", problem)
         self._problems = set(problems)
+
+    def _announce(self, changes: Changes) -> None:
+        """Ping the WebSub hubs with the subscription documents whose bytes changed (in the background).
+
+        A feed's bytes follow its fingerprint (`feed_digest`: its newest `limit` records, its
+        link to its newest archive page, its title and logo), and the catalog keeps the one last
+        announced of each feed: a change that reaches only a feed's archive changes no fingerprint
+        and pings nothing.  The worker that made the update looks at the feeds it touched; one
+        that finds the catalog moved on by another process (another server's settings, a worker
+        that died before it looked, a change read before the workers started) looks at every feed.
+        The catalog claims what it finds, so each change is announced once.
+        """
+        writer = self._writer
+
+        def fingerprints(since: int | None) -> dict[str, str | None]:
+            stems = (changes.feeds if since is not None and since == changes.before
+                     else [summary.stem for summary in summaries(writer)])
+            found: dict[str, str | None] = {}
+            for stem in stems:
+                summary = summary_of(writer, stem)
+                spec = None if summary is None else plan_feed(writer, summary, self.settings)
+                found[stem] = None if spec is None else feed_digest(spec, self.settings)
+            return found
+
+        try:
+            stems = writer.announce(self._server, fingerprints, REFRESH_WAIT)
+        except sqlite3.OperationalError as exc:
+            if not busy(exc):
+                raise
+            self._dirty.set()  # another process holds the catalog: looked at again on the next refresh
+            return
+        self._announced_at = changes.after
+        self._notifier.publish(self.settings.url(stem + f.extension)
+                               for stem in stems for f in FORMATS.values())
 
     def refresh(self) -> None:
         """Read what changed into the catalog.
@@ -240,6 +292,19 @@ class LiveSite:
             self._watcher_pid = os.getpid()
             if not _inotify(Path(self.settings.records), self._dirty):
                 threading.Thread(target=self._poll, name="feeds-poll", daemon=True).start()
+            if self._notifier.hubs:  # hubs are told of a change when it happens, not at the next request
+                threading.Thread(target=self._announcing, name="feeds-websub-refresh", daemon=True).start()
+
+    def _announcing(self) -> None:
+        """Read each change of the folder soon after it happens, so that the hubs are pinged then."""
+        while True:
+            self._dirty.wait()
+            time.sleep(ANNOUNCE_QUIET)  # an editor's save, a copy of many files: one update
+            try:
+                self._current()
+            except Exception:  # the next request reads the change, and meets what went wrong
+                log.exception("reading a change of the record folder for WebSub failed")
+                time.sleep(POLL_SECONDS)
 
     def _poll(self) -> None:
         seen = _identities(Path(self.settings.records))

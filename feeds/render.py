@@ -82,6 +82,8 @@ def render_json(spec: FeedSpec, settings: Settings) -> bytes:
         doc["next_url"] = settings.url(older + ".json")
     if spec.logo:
         doc["icon"] = spec.logo
+    if spec.archived is None and settings.hubs:  # WebSub; an archive page never changes: no hub
+        doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in settings.hubs]
     doc["items"] = [_json_item(record) for record in spec.entries()]
     # Compact: the C encoder only runs without indent, and readers do not care.
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
@@ -109,7 +111,8 @@ def feed_digest(spec: FeedSpec, settings: Settings) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((code_digest(), settings.base_url, settings.site_title,
                         settings.language, spec.kind.name, spec.key, spec.name, spec.title,
-                        spec.description, spec.logo, spec.links(), _page(spec))).encode())
+                        spec.description, spec.logo, spec.links(), _page(spec),
+                        settings.hubs if spec.archived is None else ())).encode())
     for record in spec.records:
         digest.update(f"{record.id} {record.digest}\n".encode())
     return digest.hexdigest()

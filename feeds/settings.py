@@ -71,6 +71,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("top_heat", int, 90,
            "Heat at which a story enters the top stories feeds (/top.atom, /topics/<slug>/top.atom).",
            minimum=0),
+    Option("hub", str, "",
+           "WebSub hub URL(s), space-separated: feeds link to them (rel=\"hub\") and a build or the live "
+           "server pings them with the feeds that changed; empty = no WebSub."),
 )
 
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
@@ -103,6 +106,7 @@ class Settings:
     max_related: int
     max_yaml_depth: int
     top_heat: int
+    hub: str
 
     @classmethod
     def make(cls, **overrides: Any) -> Settings:
@@ -115,6 +119,11 @@ class Settings:
     def url(self, path: str) -> str:
         """The absolute URL of a site path such as ``topics/ai.atom``."""
         return self.base_url + path.lstrip("/")
+
+    @property
+    def hubs(self) -> tuple[str, ...]:
+        """The WebSub hubs the feeds name (the `hub` setting, split); empty for none."""
+        return tuple(self.hub.split())
 
 
 def _option(name: str, source: str = "") -> Option:
@@ -162,6 +171,11 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
             "set it like https://news.example.org/ (no query or fragment)"
         )
     values["base_url"] = base if base.endswith("/") else base + "/"
+    for hub in str(values["hub"]).split():
+        parts = urlsplit(hub)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            raise SettingsError(f"hub: {hub!r} is not an absolute http(s) URL; set it like "
+                                "https://hub.example.org/ (several hubs: separated by spaces)")
     if not str(values["site_title"]).strip():
         raise SettingsError("site_title: must not be empty")
     for name, what in (("records", "the folder of record files"), ("out", "the folder to write the site to")):

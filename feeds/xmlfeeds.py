@@ -60,6 +60,24 @@ class _History(BaseExtension):  # type: ignore[misc]
         return feed
 
 
+class _Hubs(BaseExtension):  # type: ignore[misc]
+    """WebSub: a ``rel="hub"`` link per hub (``atom:link`` in RSS), written here for the reason
+    `_History` gives (the RSS channel's <link> must stay the page)."""
+
+    def __init__(self) -> None:
+        self.hubs: tuple[str, ...] = ()
+
+    def extend_atom(self, feed: Any) -> Any:
+        for hub in self.hubs:
+            xml_elem("link", feed, href=hub, rel="hub")
+        return feed
+
+    def extend_rss(self, feed: Any) -> Any:
+        for hub in self.hubs:
+            xml_elem(f"{{{ATOM_NS}}}link", feed[0], href=hub, rel="hub")
+        return feed
+
+
 class _MediaFeed(BaseExtension):  # type: ignore[misc]
     """Declares the Media RSS namespace on the feed."""
 
@@ -114,6 +132,9 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str, media_type: str,
     fg.register_extension("history", _History)
     fg.history.archive = spec.archived is not None
     fg.history.links = [(rel, settings.url(path + extension), media_type) for rel, path in spec.links()]
+    fg.register_extension("websub", _Hubs)
+    # Readers subscribe to the feed; an archive document never changes, so it names no hub.
+    fg.websub.hubs = settings.hubs if spec.archived is None else ()
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
     self_url = settings.url(spec.stem + extension)

@@ -79,15 +79,18 @@ def free_port() -> int:
 
 
 def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None,
-                 workers: int | None = None, session: bool = False) -> Server:
+                 workers: int | None = None, session: bool = False,
+                 settings: dict[str, str] | None = None) -> Server:
     """`python -m feeds serve` (with `workers`: ``--workers N``) on a free port, answering
     /feed.atom, or a failure with its log (``tmp_path/name-N.log``); every server started in
-    `tmp_path` shares its catalog folder.  Its links use `base_url` (default: its own address)."""
+    `tmp_path` shares its catalog folder.  Its links use `base_url` (default: its own address);
+    `settings` are more (``{"hub": URL}``, given as FEEDS_HUB)."""
     work = tmp_path / "cwd"  # no feeds.toml from the developer's working directory
     work.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
     env.update(FEEDS_CACHE_DIR=str(tmp_path / "cache"), PYTHONUNBUFFERED="1",
                PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update({f"FEEDS_{key.upper()}": value for key, value in (settings or {}).items()})
     for attempt in range(3):
         port = free_port()
         log = tmp_path / f"{name}-{attempt}.log"

@@ -1024,3 +1024,35 @@ class Catalog:
             self.db.execute("DELETE FROM representations WHERE rowid IN (SELECT rowid FROM representations "
                             "WHERE server=? AND variant LIKE '%?%' AND since < ? ORDER BY since LIMIT ?)",
                             (server, now - 60, count - MAX_REPRESENTATIONS // 2))
+
+    # -- WebSub ------------------------------------------------------------------
+    def announce(self, server: str, fingerprints: Callable[[int | None], dict[str, str | None]],
+                 wait: float) -> list[str]:
+        """The feeds a live `server` is to announce to its WebSub hubs: those `fingerprints` gives
+        (fingerprint by stem; None for a feed gone) whose fingerprint is not the one last announced.
+        They are claimed in one write transaction, so that of the workers and hosts sharing this
+        catalog only the first to look after a change announces it.
+
+        `fingerprints` runs in that transaction, told the catalog version last announced (None:
+        none yet; then what is served now is only taken as the start, and nothing is announced).
+        """
+        mark = "SELECT digest FROM announced WHERE server=? AND stem=''"
+        row = self.db.execute(mark, (server,)).fetchone()
+        if row is not None and row[0] == str(self.version()):
+            return []  # announced already: found without the write lock
+        with waiting(self.db, wait), transaction(self.db):
+            version = self.version()
+            row = self.db.execute(mark, (server,)).fetchone()
+            since = None if row is None else int(row[0])
+            if since == version:
+                return []
+            known = dict(self.db.execute("SELECT stem, digest FROM announced WHERE server=?", (server,)))
+            found = fingerprints(since)
+            changed = [stem for stem, digest in found.items()
+                       if digest is not None and known.get(stem) != digest]
+            self.db.executemany("DELETE FROM announced WHERE server=? AND stem=?",
+                                [(server, stem) for stem, digest in found.items() if digest is None])
+            self.db.executemany("INSERT OR REPLACE INTO announced VALUES (?,?,?)",
+                                [(server, stem, found[stem]) for stem in changed])
+            self.db.execute("INSERT OR REPLACE INTO announced VALUES (?,'',?)", (server, str(version)))
+        return [] if since is None else changed

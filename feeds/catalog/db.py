@@ -37,7 +37,7 @@ UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
                      "max_topic_chars", "max_topics", "max_related", "max_yaml_depth", "top_heat")
 _TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations",
-           "pages", "stories", "story_of")
+           "pages", "stories", "story_of", "announced")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS listing (part INTEGER PRIMARY KEY, entries BLOB NOT NULL);
@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS builds (out BLOB PRIMARY KEY, version INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS representations (
     server TEXT NOT NULL, variant TEXT NOT NULL, etag TEXT NOT NULL, since INTEGER NOT NULL,
     PRIMARY KEY (server, variant));
+CREATE TABLE IF NOT EXISTS announced (
+    server TEXT NOT NULL, stem TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (server, stem));
 """
 # Indexes of the tables that a cold store fills in bulk: made after the rows, a sort each, rather
 # than kept up to date row by row (half the time at 100,000 records).
