@@ -16,7 +16,7 @@ from .errors import ExportError, SettingsError
 from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .render import FORMATS
 from .settings import Settings
-from .site import HTML, JS, OPML, TEXT, XML
+from .site import HTML, JS, OPML, TEXT, XML, XSL
 
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 EMBED_HEADERS = {"Content-Security-Policy": EMBED_CSP}  # an embed is made to be framed
@@ -26,7 +26,7 @@ EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-re
 def media_types() -> dict[str, str]:
     """The media type of each file extension of the site, as the live server sends it (no charset)."""
     types = {f.extension.lstrip("."): f.media_type for f in FORMATS.values()}
-    types.update(html=HTML, opml=OPML, js=JS, ico="image/x-icon", xml=XML, txt=TEXT)
+    types.update(html=HTML, opml=OPML, js=JS, ico="image/x-icon", xml=XML, xsl=XSL, txt=TEXT)
     return {ext: media.partition(";")[0] for ext, media in types.items()}
 
 
