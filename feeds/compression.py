@@ -26,7 +26,7 @@ GZIP_LEVEL = 9
 BROTLI_QUALITY = 6
 # Text compresses to a quarter.  The favicon is a 164-byte PNG inside an ICO: gzip makes it 173
 # bytes, Brotli 168, so it gets no siblings.
-PACKED_SUFFIXES = (".atom", ".rss", ".json", ".html", ".opml", ".js")
+PACKED_SUFFIXES = (".atom", ".rss", ".json", ".html", ".opml", ".js", ".xsl")
 PARALLEL_FROM = 64  # fewer files are compressed faster than processes start
 
 

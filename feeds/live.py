@@ -344,7 +344,7 @@ class LiveSite:
             if site is None:
                 plan = plan_index(self._reader, self.settings)
                 site = self._files[""] = {a.path: a for a in site_artifacts(plan, self.settings, set())}
-            return site[path]  # the site's own files take no filters
+            return site.get(path)  # the site's own files take no filters (feed.xsl may be off)
         stem = stem_of(path)
         files = self._files.get(stem)
         if files is None:

@@ -16,7 +16,7 @@ from .errors import ExportError, SettingsError
 from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .render import FORMATS
 from .settings import Settings
-from .site import HTML, JS, OPML, TEXT, XML
+from .site import FOR_PEOPLE, HTML, JS, OPML, STYLED, TEXT, XML, XSL
 
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 EMBED_HEADERS = {"Content-Security-Policy": EMBED_CSP}  # an embed is made to be framed
@@ -26,7 +26,7 @@ EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-re
 def media_types() -> dict[str, str]:
     """The media type of each file extension of the site, as the live server sends it (no charset)."""
     types = {f.extension.lstrip("."): f.media_type for f in FORMATS.values()}
-    types.update(html=HTML, opml=OPML, js=JS, ico="image/x-icon", xml=XML, txt=TEXT)
+    types.update(html=HTML, opml=OPML, js=JS, ico="image/x-icon", xml=XML, xsl=XSL, txt=TEXT)
     return {ext: media.partition(";")[0] for ext, media in types.items()}
 
 
@@ -69,6 +69,29 @@ def _listen(settings: Settings) -> tuple[str, str, list[str]]:
         notes = ["# HTTPS: add `listen 443 ssl;` with your ssl_certificate and ssl_certificate_key,",
                  "# and redirect port 80 to it."]
     return str(parts.port or 80), quoted(parts.hostname or "_", "base_url host"), notes
+
+
+def _styled(settings: Settings) -> list[str]:
+    """Atom and RSS as the live server sends them (`feeds.web`): to a browser tab (Sec-Fetch-Dest:
+    document) as application/xml, so that it runs their stylesheet; to everyone else as their own type."""
+    if not settings.stylesheet:
+        return []
+    vary = {"Vary": "Accept-Encoding, Sec-Fetch-Dest"}
+    return [
+        f"location ~ \\.({'|'.join(ext.lstrip('.') for ext in STYLED)})$ {{",
+        "    error_page 418 = @for_people;  # nginx's way to send a request on to a named location",
+        "    error_page 404 @not_found;  # a location with an error_page of its own inherits none",
+        '    if ($http_sec_fetch_dest = "document") {',
+        "        return 418;",
+        "    }",
+        *_location("", settings, vary)[1:-1],
+        "}",
+        "location @for_people {",
+        "    types { }",
+        f"    default_type {FOR_PEOPLE.partition(';')[0]};",
+        *_location("", settings, vary)[1:-1],
+        "}",
+    ]
 
 
 def server_block(settings: Settings) -> str:
@@ -119,6 +142,7 @@ def server_block(settings: Settings) -> str:
         "    }",
         *(f"    {line}" for line in _location("/", settings, {})),
         *(f"    {line}" for line in _location("~ \\.json$", settings, {"Access-Control-Allow-Origin": "*"})),
+        *(f"    {line}" for line in _styled(settings)),
         *(f"    {line}" for line in _location("~ ^/embed/.*\\.html$", settings, EMBED_HEADERS)),
         *(f"    {line}" for line in _location("~ \\.html$", settings, PAGE_HEADERS)),
         "}",

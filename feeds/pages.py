@@ -61,6 +61,7 @@ EMBED_CSP = f"default-src 'none'; style-src {_hash(EMBED_CSS)}; base-uri 'none';
 NOT_FOUND = "Not found. Every feed is listed at / and in /feeds.opml.\n"
 EMBED_JS = resources.files("feeds").joinpath("static/embed.js").read_bytes()
 FAVICON = resources.files("feeds").joinpath("static/favicon.ico").read_bytes()
+STYLESHEET = resources.files("feeds").joinpath("static/feed.xsl").read_bytes()  # named by Atom and RSS
 
 # Record text is escaped, so it is inert; handler- and scheme-like words are also
 # broken up (`onerror&#61;`, `javascript&#58;`) so no scanner mistakes them for code.
@@ -222,6 +223,7 @@ __all__ = [
     "EMBED_LIMIT",
     "FAVICON",
     "PAGE_CSP",
+    "STYLESHEET",
     "embed_path",
     "page_path",
     "render_embed",

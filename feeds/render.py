@@ -109,8 +109,8 @@ def feed_path(spec: FeedSpec, fmt: str) -> str:
 def feed_digest(spec: FeedSpec, settings: Settings) -> str:
     """A fingerprint that changes whenever a byte of the feed's files could change."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((code_digest(), settings.base_url, settings.site_title,
-                        settings.language, spec.kind.name, spec.key, spec.name, spec.title,
+    digest.update(repr((code_digest(), settings.base_url, settings.site_title, settings.language,
+                        settings.stylesheet, spec.kind.name, spec.key, spec.name, spec.title,
                         spec.description, spec.logo, spec.links(), _page(spec),
                         settings.hubs if spec.archived is None else ())).encode())
     for record in spec.records:

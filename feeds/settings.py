@@ -44,6 +44,9 @@ OPTIONS: tuple[Option, ...] = (
            minimum=0),
     Option("records", str, "seeds", "Folder of record files (*.md, *.txt)."),
     Option("out", str, "public", "Folder the static export is written to."),
+    Option("stylesheet", bool, True,
+           "Atom and RSS name /feed.xsl (written with the site), so a browser shows a feed as a page; "
+           "off = no stylesheet."),
     Option("drafts", bool, False, "Also publish records that are not `published: true` (preview only)."),
     Option("precompress", bool, False,
            "Also write X.gz and X.br beside every feed and page, for servers that send them as they are."),
@@ -91,6 +94,7 @@ class Settings:
     archive_size: int
     records: str
     out: str
+    stylesheet: bool
     drafts: bool
     precompress: bool
     cache_dir: str

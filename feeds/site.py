@@ -23,6 +23,7 @@ from .pages import (
     EMBED_JS,
     EMBED_LIMIT,
     FAVICON,
+    STYLESHEET,
     embed_path,
     page_path,
     render_embed,
@@ -44,6 +45,16 @@ OPML = "text/x-opml; charset=utf-8"
 JS = "text/javascript; charset=utf-8"
 XML = "application/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+# The feeds' XSLT stylesheet.  Every browser that runs XSLT loads a stylesheet served as an XML type;
+# application/xml is the one they all accept (Chromium also takes application/xslt+xml and text/xsl,
+# not all servers know those) and the one static hosts such as GitHub Pages send for .xsl.
+XSL = "application/xml; charset=utf-8"
+# Chromium shows application/atom+xml and application/rss+xml as plain text and Firefox downloads them:
+# neither runs the feed's <?xml-stylesheet?>.  So a browser tab opening an Atom or RSS feed (the one
+# request with Sec-Fetch-Dest: document, a header only browsers send and page scripts cannot set) gets
+# the same bytes as application/xml, which both render through feed.xsl; readers get the feed's own type.
+STYLED = (".atom", ".rss")
+FOR_PEOPLE = "application/xml; charset=utf-8"
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
@@ -195,7 +206,9 @@ def narrowed_artifact(artifact: Artifact, spec: FeedSpec, settings: Settings) ->
 
 
 # The site's own files (the rest are each one feed's), as `site_artifacts` makes them.
-SITE_FILES = ("index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico")
+# feed.xsl only with the `stylesheet` setting: a site whose feeds name no stylesheet has no use for
+# one, and a build with the setting turned off removes the one an earlier build wrote.
+SITE_FILES = ("index.html", "feeds.opml", "sitemap.xml", "robots.txt", "embed.js", "favicon.ico", "feed.xsl")
 
 
 def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None) -> list[Artifact]:
@@ -225,6 +238,8 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
         Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
+    if settings.stylesheet:
+        files.append(Artifact("feed.xsl", XSL, lambda: _hash("xsl", STYLESHEET), lambda s, st: STYLESHEET))
     for spec in plan.feeds:
         if only is None or spec.stem in only:
             files.extend(feed_artifacts(spec, settings))

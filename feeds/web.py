@@ -33,10 +33,16 @@ from .live import Body, LiveSite, Stamp
 from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .records import MAX_NUMBER
 from .settings import Settings, load_settings
+from .site import FOR_PEOPLE, STYLED
 
 bp = Blueprint("feeds", __name__)
 ARCHIVE_MAX_AGE = 86400  # seconds caches may keep a closed archive page (back-dated stories change it)
 FAST_KEY = "feeds.fast"  # in the WSGI environ: the fast path and its stamp, for the view to keep its answer
+
+
+def _navigated(environ: dict[str, Any]) -> bool:
+    """True for a browser tab opening the URL (not a reader, a script or an embed)."""
+    return environ.get("HTTP_SEC_FETCH_DEST") == "document"
 
 
 def _site() -> LiveSite:
@@ -78,9 +84,12 @@ def _packs(body: Body) -> bool:
     return len(body.gzipped) < len(body.data)
 
 
-def _response(body: Body, path: str, settings: Settings, packed: bool) -> Response:
-    """The 200 answer of `body` at `path`, gzipped or not, before the request's conditions."""
-    response = Response(body.gzipped if packed else body.data, content_type=body.media_type)
+def _response(body: Body, path: str, settings: Settings, packed: bool, navigated: bool = False) -> Response:
+    """The 200 answer of `body` at `path`, gzipped or not, before the request's conditions; to a
+    browser tab (`navigated`), a styled feed is XML."""
+    styled = settings.stylesheet and path.endswith(STYLED)
+    media_type = FOR_PEOPLE if styled and navigated else body.media_type
+    response = Response(body.gzipped if packed else body.data, content_type=media_type)
     if packed:
         response.headers["Content-Encoding"] = "gzip"
     response.set_etag(body.gzip_etag if packed else body.etag)
@@ -88,6 +97,8 @@ def _response(body: Body, path: str, settings: Settings, packed: bool) -> Respon
     response.cache_control.public = True
     response.cache_control.max_age = ARCHIVE_MAX_AGE if body.closed else settings.max_age
     response.vary.add("Accept-Encoding")
+    if styled:
+        response.vary.add("Sec-Fetch-Dest")
     if path.endswith(".json"):
         response.headers["Access-Control-Allow-Origin"] = "*"
     if body.media_type.startswith("text/html"):
@@ -101,7 +112,7 @@ def _response(body: Body, path: str, settings: Settings, packed: bool) -> Respon
 
 def _respond(body: Body, path: str, settings: Settings) -> Response:
     packed = request.accept_encodings["gzip"] > 0 and _packs(body)
-    response = _response(body, path, settings, packed)
+    response = _response(body, path, settings, packed, _navigated(request.environ))
     response.make_conditional(request)
     del response.headers["Date"]  # the WSGI server sends its own; two confuse caches
     return response
@@ -179,7 +190,7 @@ def _answer(body: Body, path: str, settings: Settings, packed: bool, environ: di
             shared: Callable[[Headers], Headers]) -> _Answer:
     """Flask's own answer for `body`, found the way Flask makes it (`_response`, `_headers`); its
     header lists are made of the `shared` header pairs."""
-    response = _headers(_response(body, path, settings, packed))
+    response = _headers(_response(body, path, settings, packed, _navigated(environ)))
     ok = (response.status, shared(response.get_wsgi_headers(environ).to_wsgi_list()))
     response.status_code = 304
     not_modified = (response.status, shared(response.get_wsgi_headers(environ).to_wsgi_list()))
@@ -193,7 +204,7 @@ class FastPath:
         self._app = app
         self._site = site
         self._size = size
-        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._kept: dict[tuple[str, str, bool], _Kept] = {}  # (path, query, a browser tab's)
         self._lock = threading.Lock()
         self._gzip: dict[str | None, bool] = {}  # Accept-Encoding -> gzip accepted
         self._modified: dict[tuple[str | None, str | None, str | None, str | None], bool] = {}
@@ -203,7 +214,7 @@ class FastPath:
     def keep(self, environ: dict[str, Any], stamp: Stamp, body: Body, path: str) -> None:
         """Keep the answers Flask gives for `body` to this request's path and query."""
         settings = self._site.settings
-        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), _navigated(environ))
         with self._lock:  # the shared pairs too
             plain = _answer(body, path, settings, False, environ, self._shared)
             packed = _answer(body, path, settings, True, environ, self._shared) if _packs(body) else None
@@ -223,7 +234,8 @@ class FastPath:
         if method != "GET" and method != "HEAD":
             return self._app(environ, start_response)
         stamp = self._site.stamp()
-        kept = self._kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        kept = self._kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
+                               environ.get("HTTP_SEC_FETCH_DEST") == "document"))
         body = None
         if kept is not None and stamp is not None and kept.stamp == stamp and not _unusual(environ):
             body = kept.body()

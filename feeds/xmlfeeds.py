@@ -9,7 +9,8 @@ Its pitfalls are handled here and nowhere else:
 * the media extension wants string attributes and wraps items in
   ``media:group``: `_MediaEntry` writes bare ``media:thumbnail``/``media:content``;
 * RSS ``<author>`` needs an e-mail address: the ``dc`` extension carries names;
-* ``generator`` carries feedgen's version: it is set to a fixed value.
+* ``generator`` carries feedgen's version: it is set to a fixed value;
+* feedgen writes no processing instructions: `_with_stylesheet` adds ``<?xml-stylesheet?>``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ MEDIA_NS = "http://search.yahoo.com/mrss/"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "feeds"
+STYLESHEET = "feed.xsl"  # the site file Atom and RSS name in <?xml-stylesheet?>
+_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"  # what lxml writes first
 
 
 class _History(BaseExtension):  # type: ignore[misc]
@@ -190,5 +193,28 @@ def render_xml(spec: FeedSpec, fmt: str, media_type: str, extension: str, settin
     for fe in fg.entry():
         _attach(fe, fmt)
     if fmt == "atom":
-        return bytes(fg.atom_str(pretty=True, encoding="UTF-8"))
-    return bytes(fg.rss_str(pretty=True, encoding="UTF-8"))
+        data = bytes(fg.atom_str(pretty=True, encoding="UTF-8"))
+    else:
+        data = bytes(fg.rss_str(pretty=True, encoding="UTF-8"))
+    return _with_stylesheet(data, spec.stem) if settings.stylesheet else data
+
+
+def stylesheet_href(stem: str) -> str:
+    """The href of the site's stylesheet from the document at site path `stem` plus an extension
+    (``../../../feed.xsl`` from ``topics/ai/archive/2019.atom``).
+
+    Relative, not the absolute URL built from ``base_url``: a browser only applies a stylesheet
+    of the document's own origin, and the same bytes are served live, from the static export on
+    any host (a preview on localhost, a CDN alias) and under a base URL with a path
+    (``https://example.com/news/``).  A path relative to the document resolves to the site's
+    ``feed.xsl`` in all of them; a query (``?limit=5``) does not change it."""
+    return "../" * stem.count("/") + STYLESHEET
+
+
+def _with_stylesheet(data: bytes, stem: str) -> bytes:
+    """`data` with ``<?xml-stylesheet?>`` right after its XML declaration (before the root
+    element, where browsers look for it; feed readers and validators skip it)."""
+    if not data.startswith(_DECLARATION):
+        raise ValueError("feedgen's document does not start with the expected XML declaration")
+    pi = f'<?xml-stylesheet type="text/xsl" href="{escape(stylesheet_href(stem))}"?>\n'
+    return _DECLARATION + pi.encode("ascii") + data[len(_DECLARATION):]

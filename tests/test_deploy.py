@@ -340,12 +340,24 @@ def test_nginx_sends_the_live_servers_headers_and_bytes(served: Served, path: st
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize("path", ["/feed.atom", "/providers/reuters.com.rss", "/feed.json"])
+def test_nginx_sends_a_browser_tab_what_the_live_server_sends_it(served: Served, path: str) -> None:
+    """A tab opening a feed gets Atom and RSS as application/xml, so it runs feed.xsl (feeds.web)."""
+    tab = {"Sec-Fetch-Dest": "document"}
+    live = create_app(served.settings, watch=False).test_client().get(path, headers=tab)
+    status, headers, body = _get(served.port, path, Sec_Fetch_Dest="document")
+    assert (status, body) == (200, live.data)
+    assert {h: headers.get(h) for h in SAME_HEADERS} == {h: live.headers.get(h) for h in SAME_HEADERS}
+
+
+@pytest.mark.tools
 @pytest.mark.parametrize("path", ["/feed.atom", "/topics/computer-vision.rss", "/feed.json", "/topics/ai/",
                                   "/feeds.opml", "/embed.js"])
 def test_nginx_sends_the_precompressed_sibling_to_a_gzip_client(served: Served, path: str) -> None:
     file = served.out / (path.lstrip("/") + ("index.html" if path.endswith("/") else ""))
     status, headers, body = _get(served.port, path, Accept_Encoding="gzip, deflate")
-    assert (status, headers.get("content-encoding"), headers.get("vary")) == (200, "gzip", "Accept-Encoding")
+    vary = "Accept-Encoding, Sec-Fetch-Dest" if path.endswith((".atom", ".rss")) else "Accept-Encoding"
+    assert (status, headers.get("content-encoding"), headers.get("vary")) == (200, "gzip", vary)
     assert body == file.with_name(file.name + ".gz").read_bytes(), "sent as written, not compressed again"
     assert gzip.decompress(body) == file.read_bytes()
 

@@ -392,8 +392,8 @@ def test_a_store_emptied_and_filled_again_gives_clean_builds(tmp_path: Path, sto
     report = build_site(settings)
     _assert_clean(tmp_path, settings, report, "empty")
     assert report.counts.files == 0 and sorted(_tree(Path(settings.out))) == [
-        "embed.js", "embed/feed.html", "favicon.ico", "feed.atom", "feed.json", "feed.rss", "feeds.opml",
-        "index.html", "robots.txt", "sitemap.xml"]
+        "embed.js", "embed/feed.html", "favicon.ico", "feed.atom", "feed.json", "feed.rss", "feed.xsl",
+        "feeds.opml", "index.html", "robots.txt", "sitemap.xml"]
     (store / "one.md").write_text(_text("Only one", "https://example.org/one", "2030-01-01T00:00:00Z"))
     _assert_clean(tmp_path, settings, build_site(settings), "one record")
 

@@ -71,7 +71,7 @@ FORMATS = {"atom": ("atom", "application/atom+xml"), "rss": ("rss", "application
            "json": ("json", "application/feed+json")}
 MEDIA = {".atom": "application/atom+xml", ".rss": "application/rss+xml", ".json": "application/feed+json",
          ".html": "text/html", ".opml": "text/x-opml", ".js": "text/javascript", ".ico": "image/x-icon",
-         ".xml": "application/xml", ".txt": "text/plain"}
+         ".xml": "application/xml", ".xsl": "application/xml", ".txt": "text/plain"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 START_SECONDS = 30
 
