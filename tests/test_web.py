@@ -37,6 +37,7 @@ import feeds.live
 import feeds.site
 from feeds.build import build_site
 from feeds.catalog import Catalog
+from feeds.plan import summaries
 from feeds.settings import Settings
 from feeds.web import create_app
 
@@ -640,10 +641,10 @@ def test_live_paths_are_the_static_bytes(tmp_path: Path, store: str) -> None:
 
 
 def live_files(site: feeds.live.LiveSite) -> set[str]:
-    """Every path `site` serves now: its own files and those of every feed in its catalog (each
+    """Every path `site` serves now: its own files and those of every feed of its catalog (each
     feed planned as a request for it plans it)."""
     with site._read_lock, site._reader.reading():
-        stems = [summary.stem for summary in site._reader.feeds()]
+        stems = [summary.stem for summary in summaries(site._reader)]
     assert stems, "the catalog holds no feed"
     for stem in stems:
         assert site.find(f"{stem}.atom"), f"{stem} is in the catalog but not served"
