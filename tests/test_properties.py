@@ -97,7 +97,8 @@ def test_any_text_publishes_into_well_formed_feeds_or_is_skipped_cleanly(
     files = render_everything(result)
     slugs = {t.slug for t in record.topics}
     assert {p for p in files if p.startswith("topics/")} == {
-        f"topics/{slug}{ext}" for slug in slugs for ext in (".atom", ".rss", ".json")}
+        f"topics/{slug}{feed}{ext}" for slug in slugs for feed in ("", "/stories", "/top")
+        for ext in (".atom", ".rss", ".json")}, "each topic: its feed, its stories and its top stories"
 
 
 @given(title=PLAIN_TEXT, excerpt=PLAIN_TEXT, provider=PLAIN_TEXT, related=PLAIN_TEXT)
