@@ -330,25 +330,33 @@ def test_one_changed_file_is_the_only_one_read_and_only_its_feeds_are_made(
     out = Path(settings.out)
     before, stamps = _tree(out), _stamps(out)
 
-    def stems(name: str) -> set[str]:  # the feeds the file's record is shown in, as a clean build plans them
-        return {spec.stem for spec in read_store(settings).plan.feeds
-                if any(r.source == name for r in spec.members)}
+    def stems(name: str) -> set[str]:  # the feeds the file's record (or its story) is shown in, as planned
+        plan = read_store(settings).plan
+        links = {r.link for spec in plan.feeds for r in spec.members if r.source == name}
+        return {spec.stem for spec in plan.feeds for r in spec.members
+                if r.source == name or (spec.kind.stories and r.link in links)}
 
     was = stems("05.md")
-    assert was == {"feed", "topics/alpha", "topics/beta", "providers/two.example"}
+    assert was == {"feed", "topics/alpha", "topics/beta", "providers/two.example",
+                   "stories", "topics/alpha/stories", "topics/beta/stories"}, "its story (of one) too"
     with Catalog(None) as memory:  # what an update says changed, on a catalog of its own
         memory.update(records, settings)
         read = _change(change, records / "05.md")
         is_now = stems(read) if read else set()
         changes = memory.update(records, settings)
-    assert changes.feeds == was | is_now, change
+    # A topic's top stories feed is looked at with the topic: it exists as long as the topic does.
+    tops = {f"{stem}/top" for stem in was | is_now if stem.count("/") == 1 and stem.startswith("topics/")}
+    # A story made again as it was (the same bytes under another name) is in no feed changed.
+    same_story = change in ("touch", "rename")
+    assert changes.feeds == {s for s in was | is_now | tops if not (same_story and s.endswith("stories"))}, \
+        change
     assert (changes.read, changes.removed) == (read is not None, change in ("delete", "rename")), change
     reads.clear()
     report = build_site(settings)
     assert reads == ([read] if read else []), change
     _assert_clean(tmp_path, settings, report, change)
     made = {_stem_of(path) for path in _made(report)}
-    allowed = was | is_now | {"index.html", "feeds.opml", "sitemap.xml"}
+    allowed = was | is_now | tops | {"index.html", "feeds.opml", "sitemap.xml"}
     assert made <= allowed, f"{change}: made {made - allowed}"
     assert {_stem_of(path) for path in report.export.paths_removed} <= allowed
     if change in ("touch", "rename"):  # the same bytes under a name: nothing to make
@@ -380,7 +388,8 @@ def test_a_change_no_file_shows_is_read_and_nothing_is_made(tmp_path: Path, read
     oldest.write_text(oldest.read_text().replace("2030-05-01", "2030-06-01"))  # now the newest
     report = build_site(settings)
     assert {_stem_of(path) for path in report.export.paths_written} == {
-        "feed", "topics/alpha", "providers/one.example", "index.html", "feeds.opml", "sitemap.xml"}
+        "feed", "topics/alpha", "providers/one.example", "stories", "topics/alpha/stories", "index.html",
+        "feeds.opml", "sitemap.xml"}
     _assert_clean(tmp_path, settings, report)
 
 
@@ -392,8 +401,10 @@ def test_a_store_emptied_and_filled_again_gives_clean_builds(tmp_path: Path, sto
     report = build_site(settings)
     _assert_clean(tmp_path, settings, report, "empty")
     assert report.counts.files == 0 and sorted(_tree(Path(settings.out))) == [
-        "embed.js", "embed/feed.html", "favicon.ico", "feed.atom", "feed.json", "feed.rss", "feed.xsl",
-        "feeds.opml", "index.html", "robots.txt", "sitemap.xml"]
+        "embed.js", "embed/feed.html", "embed/stories.html", "embed/top.html", "favicon.ico", "feed.atom",
+        "feed.json", "feed.rss", "feed.xsl", "feeds.opml", "index.html", "robots.txt", "sitemap.xml",
+        "stories.atom", "stories.json", "stories.rss", "stories/index.html", "top.atom", "top.json",
+        "top.rss", "top/index.html"], "the site's own feeds, empty"
     (store / "one.md").write_text(_text("Only one", "https://example.org/one", "2030-01-01T00:00:00Z"))
     _assert_clean(tmp_path, settings, build_site(settings), "one record")
 

@@ -123,7 +123,8 @@ def compose(members: Iterable[Record], top_heat: int, max_topics: int, max_relat
     for record in (lead, *(r for r in ordered if r is not lead)):
         for topic in record.topics:
             topics.setdefault(topic.slug, topic)
-    entry = replace(lead, id=story_id(first), published_at=first.published_at, updated_at=newest,
+    # No file name: a story is made of several files, and one renamed changes none of its bytes.
+    entry = replace(lead, id=story_id(first), source="", published_at=first.published_at, updated_at=newest,
                     topics=tuple(topics.values())[:max_topics], heat=max(heats) if heats else None,
                     related=tuple(related.values())[:max_related], coverage=coverage,
                     digest="", published=True)
