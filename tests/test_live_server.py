@@ -326,12 +326,14 @@ def test_newsboat_polls_conditionally(server: Server) -> None:
         pytest.skip("newsboat is not installed")
     if not READER_CHECK.is_file():
         pytest.skip(f"{READER_CHECK} is absent")
-    urls = [server.url + "feed.atom", server.url + "topics/ai.atom", server.url + "feed.rss"]
+    paths = ("feed.atom", "topics/ai.atom", "feed.rss", "stories.atom", "top.rss", "topics/ai/stories.atom",
+             "topics/computer-vision/top.rss")
+    urls = [server.url + path for path in paths]
     done = subprocess.run([sys.executable, str(READER_CHECK), "--require-conditional", *urls],
                           capture_output=True, text=True, timeout=300, check=False)
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
-    assert "3 passed, 0 failed" in report, report
+    assert "7 passed, 0 failed" in report, report
 
 
 # -- the production command ------------------------------------------------------------------
