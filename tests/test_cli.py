@@ -25,6 +25,12 @@ SUMMARY = re.compile(
 )
 
 
+# The seeds' 11 feeds: all items, two topics, two providers; stories, top stories, and each topic's.
+SEED_FEEDS = ("feed", "topics/ai", "topics/computer-vision", "providers/businessinsider.com",
+              "providers/reuters.com", "stories", "top", "topics/ai/stories", "topics/ai/top",
+              "topics/computer-vision/stories", "topics/computer-vision/top")
+
+
 def shown(result: Result) -> str:
     """A CLI result for an assertion message."""
     return (f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
@@ -47,10 +53,12 @@ def test_build_writes_the_seed_feeds_and_ends_with_a_summary(runner: CliRunner, 
     files = str(len(site_files(out)))
     assert {k: fields[k] for k in ("read", "published", "unpublished", "skipped", "feeds", "files",
                                    "changed")} == {
-        "read": "5", "published": "2", "unpublished": "3", "skipped": "0", "feeds": "5",
+        "read": "5", "published": "2", "unpublished": "3", "skipped": "0", "feeds": str(len(SEED_FEEDS)),
         "files": files, "changed": files}, shown(result)
     assert str(out) in result.stdout, "the build says where the feeds are"
-    assert len(feed_files(out)) == 15
+    assert len(feed_files(out)) == 15  # the record feeds'
+    written = site_files(out)
+    assert {f"{stem}.{fmt}" for stem in SEED_FEEDS for fmt in ("atom", "rss", "json")} <= set(written)
     again = runner.invoke(main, ["build", "--records", str(seeds_dir), "--out", str(out)])
     assert summary(again)["changed"] == "0", shown(again)
     assert summary(again)["note"], "an unchanged store is not read again"

@@ -399,10 +399,14 @@ def test_a_video_without_a_safe_embed_has_no_player(settings: Settings) -> None:
 # -- ids ----------------------------------------------------------------------------------------------------
 
 
-def test_a_record_has_one_id_in_every_feed_and_format(seeds_site: Site) -> None:
+def _ids_by_title(site: Site, stories: bool) -> dict[str, set[str]]:
+    """The ids each entry title has in every format of the record feeds (all, topics, providers), or of
+    the story feeds (stories, top, and each topic's)."""
     ids: dict[str, set[str]] = {}
-    for spec, fmt in every_feed(seeds_site.report.plan.feeds):
-        data = (seeds_site.out / feed_file(spec, fmt)).read_bytes()
+    for spec, fmt in every_feed(site.report.plan.feeds):
+        if spec.kind.stories != stories:
+            continue
+        data = (site.out / feed_file(spec, fmt)).read_bytes()
         if fmt == "atom":
             found = [(text_of(e.find("a:title", ATOM)), text_of(e.find("a:id", ATOM)))
                      for e in atom_entries(data)]
@@ -412,12 +416,31 @@ def test_a_record_has_one_id_in_every_feed_and_format(seeds_site: Site) -> None:
             found = [(i["title"], i["id"]) for i in json_items(data)]
         for title, ident in found:
             ids.setdefault(title, set()).add(ident)
+    return ids
+
+
+def test_a_record_has_one_id_in_every_feed_and_format(seeds_site: Site) -> None:
+    ids = _ids_by_title(seeds_site, stories=False)
     assert len(ids) == 2
     assert all(len(v) == 1 for v in ids.values()), ids
     assert len({next(iter(v)) for v in ids.values()}) == 2, "two records, two ids"
 
 
-@pytest.mark.parametrize("stem", ["feed", "topics/ai", "providers/reuters.com"])
+def test_a_story_has_one_id_in_every_story_feed_and_format_and_not_its_record_s(seeds_site: Site) -> None:
+    """The seeds' two records are two stories (they name no page in common), each in the stories feed
+    and its topics'; the hotter also in the top feeds.  A reader merging entries by id shows each story
+    once, and never takes it for the record it is made from."""
+    ids = _ids_by_title(seeds_site, stories=True)
+    records = _ids_by_title(seeds_site, stories=False)
+    assert set(ids) == set(records), "a story of one article is titled as its article"
+    assert all(len(v) == 1 for v in ids.values()), ids
+    story_ids = {next(iter(v)) for v in ids.values()}
+    assert len(story_ids) == 2, "two stories, two ids"
+    assert all(ident.startswith("urn:uuid:") for ident in story_ids), story_ids
+    assert not story_ids & {next(iter(v)) for v in records.values()}, "a story's id is not a record's"
+
+
+@pytest.mark.parametrize("stem", ["feed", "topics/ai", "providers/reuters.com", "stories", "topics/ai/top"])
 def test_json_feed_has_the_same_content_as_atom(seeds_site: Site, stem: str) -> None:
     atom = atom_entries((seeds_site.out / f"{stem}.atom").read_bytes())
     items = json_items((seeds_site.out / f"{stem}.json").read_bytes())

@@ -25,7 +25,10 @@ from .feedcheck import (
 from .stores import Site, build_into
 
 SEED_STEMS = ["feed", "topics/ai", "topics/computer-vision", "providers/reuters.com",
-              "providers/businessinsider.com"]
+              "providers/businessinsider.com",
+              # one entry per story: the site's, and each topic's
+              "stories", "top", "topics/ai/stories", "topics/ai/top", "topics/computer-vision/stories",
+              "topics/computer-vision/top"]
 VARIETY_FILES = ["video_youtube.md", "video_unsafe_embed.md", "mojibake.md", "secured_variants.md"]
 
 
