@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,7 +28,9 @@ from lxml import etree
 from feeds import build
 from feeds.archive import KEY, cut
 from feeds.catalog import Day
+from feeds.catalog.stories import page_key, story_id
 from feeds.layout import memberships
+from feeds.records import Record
 from feeds.settings import Settings
 from feeds.web import ARCHIVE_MAX_AGE, create_app
 
@@ -115,14 +117,59 @@ def walk(fetch: Fetch, stem: str, fmt: str) -> tuple[list[str], list[str]]:
     return ids, pages
 
 
+def stories_of(records: Sequence[Record]) -> list[list[Record]]:
+    """The records grouped into stories, by the README's rule: two records naming the same page (their
+    link, original URL or a related item's URL) are one story, and so are records joined through others."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    named: dict[str, int] = {}  # page -> the first record naming it
+    for i, record in enumerate(records):
+        for url in (record.link, record.original_url or "", *(item.url for item in record.related)):
+            key = page_key(url) if url else None
+            if key is not None:
+                parent[find(i)] = find(named.setdefault(key, i))
+    groups: dict[int, list[Record]] = {}
+    for i, record in enumerate(records):
+        groups.setdefault(find(i), []).append(record)
+    return list(groups.values())
+
+
+def expected_stories(records: Sequence[Record], top_heat: int) -> dict[str, list[str]]:
+    """The ids of every story feed's stories, newest first (the stories feeds by their newest coverage,
+    the top feeds by when the first member reaching `top_heat` came), from the records themselves."""
+    feeds: dict[str, list[tuple[float, str]]] = {"stories": [], "top": []}
+    for members in stories_of(records):
+        ident = story_id(min(members, key=lambda r: (r.published_at, r.id)))
+        newest = max(r.published_at for r in members).timestamp()
+        hot = [r.published_at.timestamp() for r in members if r.heat is not None and r.heat >= top_heat]
+        slugs = {topic.slug for r in members for topic in r.topics}
+        places = [("stories", newest), *((f"topics/{slug}/stories", newest) for slug in slugs)]
+        if hot:
+            places += [("top", min(hot)), *((f"topics/{slug}/top", min(hot)) for slug in slugs)]
+        for stem, at in places:
+            feeds.setdefault(stem, []).append((-at, ident))
+    for slug in {topic.slug for r in records for topic in r.topics}:  # a topic's top feed, empty or not
+        feeds.setdefault(f"topics/{slug}/top", [])
+    return {stem: [ident for _, ident in sorted(held)] for stem, held in feeds.items()}
+
+
 def expected(records: Path, **overrides: object) -> dict[str, list[str]]:
-    """The ids of every feed's published records, newest first, from the records themselves."""
-    store = read_store(Settings.make(records=str(records), base_url=BASE_URL, cache_dir="off", **overrides))
+    """The ids of every feed's published records, and of every story feed's stories, newest first, from
+    the records themselves."""
+    settings = Settings.make(records=str(records), base_url=BASE_URL, cache_dir="off", **overrides)
+    store = read_store(settings)
     feeds: dict[str, list[str]] = {}
     for record in store.records:
         for membership in memberships(record):
             feeds.setdefault(membership.stem, []).append(record.id)
-    return feeds
+    feeds.setdefault("feed", [])
+    return {**feeds, **expected_stories(store.records, settings.top_heat)}
 
 
 def walk_every_feed(fetch: Fetch, feeds: dict[str, list[str]]) -> int:
@@ -131,7 +178,7 @@ def walk_every_feed(fetch: Fetch, feeds: dict[str, list[str]]) -> int:
     for stem, ids in feeds.items():
         for fmt in ("atom", "rss", "json"):
             found, pages = walk(fetch, stem, fmt)
-            assert found == ids, f"{stem}.{fmt}: the walk met {len(found)} records, the feed has {len(ids)}"
+            assert found == ids, f"{stem}.{fmt}: the walk met {len(found)} entries, the feed has {len(ids)}"
             documents += len(pages)
     return documents
 
@@ -156,7 +203,10 @@ def test_the_walk_reaches_every_corpus_record_once(corpus: Path, tmp_path: Path,
                                                    sizes: dict[str, int]) -> None:
     site = build_into(corpus, tmp_path / "out", **sizes)
     feeds = expected(corpus, **sizes)
-    assert len(feeds) == len(site.report.plan.feeds)
+    assert sorted(feeds) == sorted(spec.stem for spec in site.report.plan.feeds)
+    stories = feeds["stories"]  # the corpus cites no related coverage: each record is a story of its own
+    assert len(set(stories)) == len(stories) == len(feeds["feed"])
+    assert feeds["top"] and len(feeds["top"]) < len(stories)
     assert walk_every_feed(_from_folder(site.out), feeds) > 0
 
 
@@ -171,6 +221,37 @@ def test_the_walk_reaches_every_record_of_a_generated_10000_record_store(tmp_pat
     feeds = expected(records)
     assert sum(len(ids) for stem, ids in feeds.items() if stem == "feed") > 5000
     assert walk_every_feed(_from_folder(site.out), feeds) > 100
+
+
+def test_the_walk_reaches_every_story_once_as_stories_grow_and_join(tmp_path: Path) -> None:
+    """Stories of several members, across archive pages: each record cites the one before it but every
+    fifth begins a story (eight chains of five), topics alternate, some members are hot.  Then coverage
+    of the oldest story comes (it goes back to the top of the stories feeds, out of its archive page),
+    and a record joins two stories."""
+    (tmp_path / "records").mkdir()
+    store = RecordWriter(tmp_path / "records")
+    start = datetime(2021, 1, 1, 12, tzinfo=UTC)
+    sizes = {"limit": 3, "archive_size": 2}
+
+    def cites(*numbers: int) -> list[dict[str, str]]:
+        return [{"title": f"Story number {n}", "webUrl": f"https://example.com/news/{n}"} for n in numbers]
+
+    for n in range(40):
+        _story(store, n, start + timedelta(days=n), topics=["AI" if n % 2 else "Robots"],
+               heat=95 if n % 7 == 3 else 50, related=cites(n - 1) if n % 5 else [])
+    out = tmp_path / "out"
+    build_into(store.folder, out, **sizes)
+    feeds = expected(store.folder, **sizes)
+    assert len(feeds["stories"]) == 8 and 0 < len(feeds["top"]) < 8
+    assert walk_every_feed(_from_folder(out), feeds) > 0
+    _story(store, 100, start + timedelta(days=60), topics=["Late"], related=cites(2))
+    _story(store, 101, start + timedelta(days=61), related=cites(12, 17))
+    build_into(store.folder, out, **sizes)
+    grown = expected(store.folder, **sizes)
+    assert len(grown["stories"]) == 7 and grown["stories"][1] == feeds["stories"][-1], (
+        "the oldest story came back second, under its id")
+    assert grown["topics/late/stories"] == [feeds["stories"][-1]]
+    assert walk_every_feed(_from_folder(out), grown) > 0
 
 
 def test_the_live_server_serves_the_archive_at_the_same_paths_with_the_same_bytes(corpus: Path,
@@ -281,12 +362,17 @@ def test_a_new_story_rewrites_the_subscription_documents_and_one_archive_page(da
     report = build_into(store.folder, out, **DATED).report
     after = site_files(out)
     # The story that left the subscription documents went into the newest page (the quarter's): nothing else.
+    # Each record is a story of its own (they cite nothing), none top (no heat): the stories feeds move
+    # as the record feeds do, the top feeds stay empty.
     assert _archive_changes(before, after) == {"archive/": {Q2}, "topics/ai/archive/": {Q2},
-                                               "providers/example.com/archive/": {Q2}}
+                                               "providers/example.com/archive/": {Q2},
+                                               "stories/archive/": {Q2}, "topics/ai/stories/archive/": {Q2}}
     written = set(report.export.paths_written)
-    assert {"feed.atom", "feed.rss", "feed.json", f"archive/{Q2}.atom", f"archive/{Q2}.html"} <= written
-    assert not any(path.startswith(("archive/2020-01", "archive/2020-02", "archive/2020-03"))
-                   for path in written)
+    moved = {f"{stem}.{fmt}" for stem in ("feed", "stories", "topics/ai/stories")
+             for fmt in ("atom", "rss", "json")}
+    assert moved | {f"archive/{Q2}.atom", f"archive/{Q2}.html", f"stories/archive/{Q2}.atom"} <= written
+    assert {path.rpartition("archive/")[2].split(".")[0] for path in written if "archive/" in path} == {Q2}
+    assert not any(path.startswith(("top.", "topics/ai/top.")) for path in written)
 
 
 def test_a_back_dated_story_rewrites_only_the_page_its_date_falls_in(dated: Dated) -> None:
@@ -297,8 +383,11 @@ def test_a_back_dated_story_rewrites_only_the_page_its_date_falls_in(dated: Date
     build_into(store.folder, out, **DATED)
     after = site_files(out)
     assert _archive_changes(before, after) == {"archive/": {"2020-02"}, "topics/ai/archive/": {"2020-02"},
-                                               "providers/example.com/archive/": {"2020-02"}}
-    assert after["feed.atom"] == before["feed.atom"]  # the newest ten are as they were
+                                               "providers/example.com/archive/": {"2020-02"},
+                                               "stories/archive/": {"2020-02"},
+                                               "topics/ai/stories/archive/": {"2020-02"}}
+    for stem in ("feed", "stories", "topics/ai/stories"):  # the newest ten are as they were
+        assert after[f"{stem}.atom"] == before[f"{stem}.atom"], stem
 
 
 def test_a_page_grown_past_the_size_is_cut_into_the_next_level(dated: Dated) -> None:
@@ -450,7 +539,21 @@ def test_sitemap_lists_every_html_page_and_robots_points_to_it(small_corpus: Pat
                    for p in small_corpus.rglob("*.html") if "embed" not in p.parts)
     assert sum("/archive/" in page for page in pages) > 50
     assert sorted(listed) == pages and len(listed) == len(set(listed))
-    assert all(len(u.findtext(f"{sm}lastmod") or "") == 10 for u in root.iter(f"{sm}url"))
+    assert {"stories/", "top/", "topics/power-apps/stories/", "topics/power-apps/top/"} <= {
+        page[len(BASE_URL):] for page in pages}
+    # A page's lastmod is the day of its newest story; a feed holding none (a topic with no top story
+    # yet) has a page without one.
+    undated = set()
+    for url in root.iter(f"{sm}url"):
+        lastmod = url.findtext(f"{sm}lastmod")
+        if lastmod is None:
+            undated.add(url.findtext(f"{sm}loc"))
+        else:
+            assert len(lastmod) == 10, lastmod
+    empty = {BASE_URL + path.relative_to(small_corpus).as_posix().removesuffix(".json") + "/"
+             for path in small_corpus.rglob("*.json")
+             if "archive" not in path.parts and not json.loads(path.read_bytes())["items"]}
+    assert empty and undated == empty and all(url.endswith("/top/") for url in empty), undated
     robots = (small_corpus / "robots.txt").read_text()
     assert "Sitemap: https://news.example.org/sitemap.xml" in robots and "Disallow: /embed/" in robots
 

@@ -103,8 +103,9 @@ def test_a_changed_record_compresses_again_exactly_the_files_that_changed(
     build(precompress=True)
     after, new = file_stats(out_dir), site_files(out_dir)
     changed = {path for path in _plain(new) if new[path] != old.get(path)}
-    assert {"topics/beta.atom", "feed.atom", "index.html"} <= changed
-    assert "topics/alpha.atom" not in changed
+    assert {"topics/beta.atom", "feed.atom", "index.html", "stories.atom",
+            "topics/beta/stories.atom"} <= changed
+    assert not {"topics/alpha.atom", "topics/alpha/stories.atom", "top.atom"} & changed
     rewritten = {path for path in _siblings(new) if after[path] != before.get(path)}
     assert rewritten == {path + suffix for path in changed if packed(path) for suffix in SUFFIXES}
     _assert_siblings_match(out_dir)
@@ -114,7 +115,8 @@ def test_a_feed_that_goes_takes_its_siblings_with_it(write_record: RecordWriter,
                                                      out_dir: Path) -> None:
     write_record("a.md", topics=["Old Topic"])
     build(precompress=True)
-    assert (out_dir / "topics" / "old-topic.atom.br").is_file()
+    for stem in ("old-topic", "old-topic/stories", "old-topic/top"):  # the topic's feed and its story feeds
+        assert (out_dir / "topics" / f"{stem}.atom.br").is_file(), stem
     write_record("a.md", topics=["New Topic"])
     build(precompress=True)
     assert not [path for path in site_files(out_dir) if "old-topic" in path]
@@ -193,9 +195,10 @@ def test_an_incremental_precompressed_build_gives_a_clean_builds_bytes(
     for step in range(4):
         if step == 0:
             _two_feeds(write_record, title="Beta retitled")
-        elif step == 1:
-            write_record("c.md", topics=["Gamma", "Alpha"], webUrl="https://e.example/c")
-        elif step == 2:
+        elif step == 1:  # c cites a: a's story grows, and c's heat makes it a top story
+            write_record("c.md", topics=["Gamma", "Alpha"], webUrl="https://e.example/c", heat=95,
+                         related=[{"title": "A", "webUrl": "https://e.example/a"}])
+        elif step == 2:  # the story's first article goes: the story is c's alone
             (records_dir / "a.md").unlink()
         else:
             write_record("c.md", topics=["Gamma"], webUrl="https://e.example/c", published=False)

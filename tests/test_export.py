@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from feeds.export import TEMP_PREFIX, export_files
 from feeds.render import MANAGED
 from feeds.settings import Settings
 
-from .feedcheck import FEED_PATH, feed_files, file_stats, site_files
+from .feedcheck import file_stats, site_files
 from .stores import RecordWriter, build_into
 
 Build = Callable[..., BuildReport]
@@ -23,9 +24,18 @@ Build = Callable[..., BuildReport]
 SEED_FILES = sorted(
     f"{stem}{ext}"
     for stem in ("feed", "topics/ai", "topics/computer-vision", "providers/reuters.com",
-                 "providers/businessinsider.com")
+                 "providers/businessinsider.com", "stories", "top", "topics/ai/stories", "topics/ai/top",
+                 "topics/computer-vision/stories", "topics/computer-vision/top")
     for ext in (".atom", ".rss", ".json")
 )
+# A subscription document of any feed: a record feed (all items, a topic, a provider) or a story feed
+# (stories, top stories, and each topic's).
+FEED_PATH = re.compile(r"(feed|stories|top|topics/[^/]+(/stories|/top)?|providers/[^/]+)\.(atom|rss|json)")
+
+
+def feed_files(out: Path) -> dict[str, bytes]:
+    """The subscription documents under `out`, by site path."""
+    return {path: data for path, data in site_files(out).items() if FEED_PATH.fullmatch(path)}
 
 
 def tree(root: Path) -> dict[str, bytes | str]:
@@ -40,7 +50,7 @@ def tree(root: Path) -> dict[str, bytes | str]:
     return found
 
 
-def test_the_seeds_export_fifteen_feed_files(seeds_dir: Path, build: Build, out_dir: Path) -> None:
+def test_the_seeds_export_thirty_three_feed_files(seeds_dir: Path, build: Build, out_dir: Path) -> None:
     report = build(seeds_dir)
     assert sorted(feed_files(out_dir)) == SEED_FILES
     files = site_files(out_dir)
@@ -92,8 +102,10 @@ def test_only_changed_files_are_replaced(write_record: RecordWriter, build: Buil
                  publishedDateTime="2020-01-01T00:00:00Z", title="Beta retitled")
     report = build()
     after = file_stats(out_dir)
-    changed = sorted(path for path in before if before[path] != after[path] and FEED_PATH.match(path))
-    assert changed == sorted(f"{stem}{ext}" for stem in ("feed", "topics/beta", "providers/b.example")
+    changed = sorted(path for path in before if before[path] != after[path] and FEED_PATH.fullmatch(path))
+    # b's feeds, and its story's (a story of its own, not top: the top feeds stay as they were, empty)
+    assert changed == sorted(f"{stem}{ext}" for stem in ("feed", "topics/beta", "providers/b.example",
+                                                         "stories", "topics/beta/stories")
                              for ext in (".atom", ".rss", ".json"))
     assert report.export.written >= len(changed)
     for path in changed:
@@ -104,13 +116,15 @@ def test_feeds_that_no_longer_exist_are_removed(write_record: RecordWriter, buil
                                                 out_dir: Path) -> None:
     write_record("a.md", topics=["Old Topic"])
     build()
-    assert (out_dir / "topics" / "old-topic.atom").is_file()
+    topic_feeds = [f"{stem}{ext}" for stem in ("topics/{}", "topics/{}/stories", "topics/{}/top")
+                   for ext in (".atom", ".rss", ".json")]
+    assert {path.format("old-topic") for path in topic_feeds} <= set(site_files(out_dir))
     write_record("a.md", topics=["New Topic"])
     report = build()
     files = site_files(out_dir)
     assert not [p for p in files if "old-topic" in p], sorted(files)
-    assert {"topics/new-topic.atom", "topics/new-topic.rss", "topics/new-topic.json"} <= set(files)
-    assert report.export.removed >= 3
+    assert {path.format("new-topic") for path in topic_feeds} <= set(files)
+    assert report.export.removed >= len(topic_feeds)
 
 
 def test_unpublishing_a_record_removes_its_only_feeds(write_record: RecordWriter, build: Build,
@@ -119,6 +133,8 @@ def test_unpublishing_a_record_removes_its_only_feeds(write_record: RecordWriter
     write_record("gone.md", webUrl="https://gone.example/x", topics=["Gone"],
                  provider={"name": "Gone", "domain": "gone.example"})
     build()
+    assert {"providers/gone.example.atom", "topics/gone.atom", "topics/gone/stories.atom",
+            "topics/gone/top.atom"} <= set(site_files(out_dir))
     write_record("gone.md", webUrl="https://gone.example/x", topics=["Gone"],
                  provider={"name": "Gone", "domain": "gone.example"}, published=False)
     build()
@@ -209,7 +225,7 @@ def test_two_builds_give_identical_bytes(seeds_dir: Path, tmp_path: Path) -> Non
     first = build_into(seeds_dir, tmp_path / "one")
     second = build_into(seeds_dir, tmp_path / "two")
     assert site_files(first.out) == site_files(second.out)
-    assert len(feed_files(first.out)) == 15
+    assert len(feed_files(first.out)) == len(SEED_FILES)
 
 
 def test_a_build_failing_on_a_full_disk_leaves_the_previous_output_intact(

@@ -1669,11 +1669,14 @@ def test_colliding_topic_slugs_merge_into_one_feed(tmp_path: Path) -> None:
     hostile += [rec("h_collide_ai1.txt", "ZQX-collideai1-Q", "published", topics="\n  - ai"),
                 rec("h_collide_ai2.txt", "ZQX-collideai2-Q", "published", topics="\n  - A.I.")]
     outcome = run(tmp_path, hostile)
-    zeta = [rel for rel, text in outcome.decoded.items()
-            if rel.startswith("topics/") and rel.endswith(".atom") and "zqx-collide0-q" in text.lower()]
-    assert len(zeta) == 1, zeta
-    for i in range(len(names)):
-        assert f"zqx-collide{i}-q" in outcome.decoded[zeta[0]].lower(), f"record {i} missing from {zeta[0]}"
+    # A topic's feed (topics/<slug>.atom) and its stories feed (topics/<slug>/stories.atom) hold every record.
+    for feed in (re.compile(r"topics/[^/]+\.atom"), re.compile(r"topics/[^/]+/stories\.atom")):
+        zeta = [rel for rel, text in outcome.decoded.items()
+                if feed.fullmatch(rel) and "zqx-collide0-q" in text.lower()]
+        assert len(zeta) == 1, zeta
+        for i in range(len(names)):
+            assert f"zqx-collide{i}-q" in outcome.decoded[zeta[0]].lower(), (
+                f"record {i} missing from {zeta[0]}")
     ai = outcome.decoded["topics/ai.atom"].lower()
     assert "zqx-collideai1-q" in ai, "ai not merged with the seeds' AI"
     assert any("zqx-collideai2-q" in text.lower() for rel, text in outcome.decoded.items()
@@ -2011,13 +2014,21 @@ def test_too_many_topics_and_related_items_are_capped(tmp_path: Path, limits: di
                                  images=images)], **limits)
     settings = Settings.make(**limits)
     assert len(item_with(outcome, token)["tags"]) == settings.max_topics
-    topic_feeds = [rel for rel in outcome.files if rel.startswith("topics/") and rel.endswith(".atom")]
+    topic_feeds = {rel.removesuffix(".atom") for rel in outcome.files
+                   if re.fullmatch(r"topics/[^/]+\.atom", rel)}
     assert len(topic_feeds) <= settings.max_topics + 2  # the seeds' two topics
-    atom = etree.fromstring(outcome.files["feed.atom"])
-    for entry in atom.iter(ATOM + "entry"):
-        if token.lower() in etree.tostring(entry).decode().lower():
-            related_links = [e for e in entry.iter(ATOM + "link") if e.get("rel") == "related"]
-            assert len(related_links) == settings.max_related
+    for leaf in ("stories", "top"):  # and no more story feeds: one of each for every topic
+        assert {rel.removesuffix(f"/{leaf}.atom") for rel in outcome.files
+                if re.fullmatch(rf"topics/[^/]+/{leaf}\.atom", rel)} == topic_feeds, leaf
+    for feed in ("feed.atom", "stories.atom"):  # the record's entry, and its story's (a story of one)
+        atom = etree.fromstring(outcome.files[feed])
+        found = [entry for entry in atom.iter(ATOM + "entry")
+                 if token.lower() in etree.tostring(entry).decode().lower()]
+        assert len(found) == 1, feed
+        related_links = [e for e in found[0].iter(ATOM + "link") if e.get("rel") == "related"]
+        assert len(related_links) == settings.max_related, feed
+        categories = found[0].findall(ATOM + "category")
+        assert len(categories) == settings.max_topics, feed
     assert any(p.field == "topics" and "max_topics" in p.message for p in outcome.problems)
 
 
