@@ -264,7 +264,13 @@ def test_index_page_lists_every_feed(watched: Watched, feeds_url: str) -> None:
     outlines = re.findall(r'xmlUrl="([^"]+)\.atom"', urllib.request.urlopen(
         feeds_url + "feeds.opml", timeout=10).read().decode())
     assert len(outlines) >= 7
+    # A topic's stories and top stories feeds are offered on the topic's page; every other feed on the index.
+    on_topic_page = [url for url in outlines
+                     if re.fullmatch(r"topics/[^/]+/(stories|top)", url[len(feeds_url):])]
+    assert {feeds_url + "stories", feeds_url + "top"} <= set(outlines) and on_topic_page
     for stem_url in outlines:
+        if stem_url in on_topic_page:
+            continue
         stem = stem_url[len(feeds_url):]
         page_url = feeds_url if stem == "feed" else f"{stem_url}/"
         link = page.locator(f'a[href="{page_url}"]').first
@@ -277,6 +283,15 @@ def test_index_page_lists_every_feed(watched: Watched, feeds_url: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1000, f"the index scrolls sideways: {width}px"
     watched.assert_clean((feeds_url, *thumbnails(feeds_url)))
+    for stem_url in on_topic_page:  # the index links each topic's page (checked above), which offers them
+        topic_url = stem_url.rpartition("/")[0] + "/"
+        assert topic_url[:-1] in outlines, f"{stem_url}: its topic {topic_url} is no feed"
+        if page.url != topic_url:
+            page.goto(topic_url, wait_until="load")
+        assert page.locator(f'a[href="{stem_url}/"]').first.is_visible(), f"{stem_url}: no visible page link"
+        for ext in (".atom", ".rss", ".json"):
+            assert page.locator(f'a[href="{stem_url}{ext}"]').first.is_visible(), f"{stem_url}{ext}"
+    assert not watched.problems, "\n".join(watched.problems)
 
 
 def test_site_has_a_favicon_so_browsers_log_no_404(watched: Watched, feeds_url: str) -> None:

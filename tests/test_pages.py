@@ -54,6 +54,7 @@ from feeds.settings import Settings
 from feeds.web import create_app
 
 from .stores import plan_records, read_store, record_fields, record_text
+from .test_archive import expected_stories
 
 # Every request is answered by Flask alone, then through the fast path in front of it (conftest).
 pytestmark = pytest.mark.usefixtures("answered_by")
@@ -84,6 +85,17 @@ EVIL_EXCERPT = ('<script>alert(2)</script>"><img src=x onerror=alert(2)> Evil ex
 EVIL_PROVIDER = '<script>alert(3)</script>"><img src=x onerror=alert(3)> Evil" onmouseover="alert(3)" x="'
 EVIL_TOPIC = 'R&D "Labs" <b>bold</b> \' onclick=\'alert(4)'
 MANY = 12  # records of one provider: more than an embed shows
+# The kinds of feed, by their site path: the OPML list groups them so, and the index lists all but a
+# topic's stories and top stories (its topic's page offers those).
+GROUPS = {"all": re.compile(r"feed"), "stories": re.compile(r"stories|top"),
+          "topics": re.compile(r"topics/[^/]+"), "topic stories": re.compile(r"topics/[^/]+/(stories|top)"),
+          "providers": re.compile(r"providers/[^/]+")}
+
+
+def group_of(stem: str) -> str:
+    """The kind of the feed at `stem` (see GROUPS)."""
+    (found,) = [name for name, pattern in GROUPS.items() if pattern.fullmatch(stem)]
+    return found
 
 
 # -- sites under test -------------------------------------------------------------------------
@@ -152,7 +164,8 @@ class Built:
 
     @cached_property
     def expected_counts(self) -> dict[str, int]:
-        """Published records per feed, counted from the store's records (read again, apart from the build)."""
+        """Published records per record feed, and stories per story feed, counted from the store's records
+        (read again, apart from the build)."""
         records = read_store(self.settings).records
         counts = {"feed": len(records)}
         for record in records:
@@ -160,7 +173,8 @@ class Built:
                 counts[f"topics/{slug}"] = counts.get(f"topics/{slug}", 0) + 1
             key = f"providers/{record.provider.key}"
             counts[key] = counts.get(key, 0) + 1
-        return counts
+        stories = expected_stories(records, self.settings.top_heat)
+        return {**counts, **{stem: len(ids) for stem, ids in stories.items()}}
 
 
 _BUILT: dict[str, Built] = {}
@@ -406,10 +420,19 @@ def test_index_lists_every_feed_with_count_latest_headline_and_formats(site: Bui
     linked = {a.get("href") for a in links(root)}
     stems_linked = {h[len(BASE_URL):-len(".atom")] for h in linked
                     if h.startswith(BASE_URL) and h.endswith(".atom")}
-    assert stems_linked == set(site.stems), "index: the Atom feeds linked are not the feeds that exist"
+    listed = [stem for stem in site.stems if group_of(stem) != "topic stories"]
+    assert {"feed", "stories", "top"} <= set(listed)
+    assert stems_linked == set(listed), "index: the Atom feeds linked are not the feeds that exist"
     assert site.url("feeds.opml") in linked, "index: no link to /feeds.opml"
     assert site.settings.site_title in text_of(root.find("body")), "index: the site's title is not shown"
-    for stem in site.stems:
+    for stem in set(site.stems) - set(listed):  # a topic's stories and top stories: on the topic's page
+        topic = stem.rpartition("/")[0]
+        assert site.url(site.page_path(topic)) in linked, f"index: no link to the page of {topic}"
+        page = parse_html(site.static(site.page_file(topic)), f"{site.name}: /{site.page_path(topic)}")
+        offered = {a.get("href") for a in links(page)}
+        wanted = {*site.feed_urls(stem).values(), site.url(site.page_path(stem))}
+        assert wanted <= offered, f"{topic}'s page does not offer {stem}: {sorted(wanted - offered)}"
+    for stem in listed:
         row = feed_row(root, site, stem)
         if stem == "feed":  # every story: its links, count and, after them, the latest stories themselves
             row = next(el for el in root.iter("section") if "latest-stories" in (el.get("class") or ""))
@@ -431,7 +454,10 @@ def test_index_lists_every_feed_with_count_latest_headline_and_formats(site: Bui
 def test_index_counts_of_the_seeds(seeds: Built) -> None:
     """The numbers the index of the seeds must show (two of five records are published)."""
     assert seeds.expected_counts == {"feed": 2, "topics/ai": 2, "topics/computer-vision": 2,
-                                    "providers/businessinsider.com": 1, "providers/reuters.com": 1}
+                                    "providers/businessinsider.com": 1, "providers/reuters.com": 1,
+                                    # two stories of one record each, one of them top (heat 93 of 90)
+                                    "stories": 2, "top": 1, "topics/ai/stories": 2, "topics/ai/top": 1,
+                                    "topics/computer-vision/stories": 2, "topics/computer-vision/top": 1}
 
 
 def test_index_autodiscovers_the_all_items_feed(core_site: Built) -> None:
@@ -601,15 +627,18 @@ def test_opml_lists_exactly_the_feeds_grouped_by_kind(site: Built) -> None:
         alternate = next(link.get("href") for link in atom.findall(f"{ATOM}link")
                          if link.get("rel", "alternate") == "alternate")
         assert outline.get("htmlUrl") == alternate == site.url(site.page_path(stem)), f"{where}: htmlUrl"
-        kind = stem.split("/")[0]
-        by_kind.setdefault(kind, set()).add(outline.getparent())
-    assert by_kind.pop("feed") == {body}, "OPML: the all-items feed belongs at the top"
+        by_kind.setdefault(group_of(stem), set()).add(outline.getparent())
+    assert by_kind.pop("all") == {body}, "OPML: the all-items feed belongs at the top"
+    assert {"stories"} <= set(by_kind), "OPML: the stories and top stories feeds are not listed"
+    outer: list[Any] = []
     for kind, groups in by_kind.items():
         assert len(groups) == 1 and body not in groups, f"OPML: {kind} feeds are not one group"
         group = groups.pop()
         assert group.getparent() is body and not group.get("xmlUrl")
-        assert all(o.get("xmlUrl", "").startswith(site.url(kind + "/")) for o in group), (
+        assert all(group_of(o.get("xmlUrl", "")[len(BASE_URL):-len(".atom")]) == kind for o in group), (
             f"OPML: the {kind} group holds other feeds")
+        outer.append(group)
+    assert len(outer) == len({id(group) for group in outer}), "OPML: two kinds share a group"
 
 
 @pytest.mark.tools
