@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from lxml import etree
 
 from feeds.build import build_site
 from feeds.catalog.stories import page_key
 from feeds.settings import Settings, replace
 
-from .stores import RecordWriter
+from .stores import RecordWriter, read_store
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -309,3 +311,30 @@ def test_text_in_a_story_stays_escaped(write_record: RecordWriter, settings: Set
     assert "Tom &amp; Jerry, again" in content and "<script" not in content
     page = (out / "stories/index.html").read_text()
     assert "Tom &amp; Jerry: 1 &lt; 2" in page and "<script>alert" not in page
+
+
+# -- the real corpus -----------------------------------------------------------------------------
+@pytest.mark.corpus
+def test_the_corpus_forms_one_story_per_published_article(corpus_dir: Path) -> None:
+    """The corpus's records cite nothing (none has `related`) and share no page but the three links
+    given twice: each published article is a story of its own, and the top stories are those whose
+    article reached `top_heat`.  Counted here from the files, apart from the catalog."""
+    articles: dict[str, tuple[str, int | None]] = {}  # link: the first file's name, its heat
+    for path in sorted(corpus_dir.iterdir(), key=lambda p: os.fsencode(p.name)):
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        try:
+            fields = yaml.safe_load(text.split("---", 2)[1])
+        except yaml.YAMLError:
+            continue
+        if not isinstance(fields, dict) or fields.get("published") is not True:
+            continue
+        assert not fields.get("related"), path.name
+        link = fields.get("webUrl") or fields.get("originalUrl")
+        if isinstance(link, str) and fields.get("title") and link not in articles:
+            articles[link] = (path.name, fields.get("heat"))
+    settings = Settings.make(records=str(corpus_dir), cache_dir="off")
+    plan = read_store(settings).plan
+    assert plan.by_stem["feed"].total == len(articles) == 425
+    assert plan.by_stem["stories"].total == 425
+    hot = sum(1 for _, heat in articles.values() if isinstance(heat, int) and heat >= settings.top_heat)
+    assert plan.by_stem["top"].total == hot == 92

@@ -689,9 +689,8 @@ class Catalog:
                 f"SELECT row FROM story_of WHERE rec IN ({','.join('?' * len(chunk))})", chunk))
         was = {story: (row, digest, places) for row, story, digest, places in self._rows(old)}
         kept: set[int] = set()
-        for group in found:
-            story = compose(self._members(group), settings.top_heat, settings.max_topics,
-                            settings.max_related)
+        for group, members in self._members(found):
+            story = compose(members, settings.top_heat, settings.max_topics, settings.max_related)
             head, payload, entry = _encoded_story(story)
             places = _places(story)
             before = was.get(entry.id)
@@ -733,13 +732,21 @@ class Catalog:
                 fresh.update(rec for _, rec in rows if rec not in known)
             pending = set()
 
-    def _members(self, group: list[int]) -> list[Record]:
-        with decoding("the catalog's records table"):
-            found: list[Record] = []
-            for chunk in _chunks(group):
-                found += [decode(head, payload) for head, payload in self.db.execute(
-                    f"SELECT head, payload FROM records WHERE rec IN ({','.join('?' * len(chunk))})", chunk)]
-            return found
+    def _members(self, groups: list[list[int]]) -> Iterator[tuple[list[int], list[Record]]]:
+        """Each group with its records, read a few hundred records to a query."""
+        batch: list[list[int]] = []
+        for group in groups:
+            batch.append(group)
+            if sum(map(len, batch)) >= CHUNK or group is groups[-1]:
+                found: dict[int, Record] = {}
+                with decoding("the catalog's records table"):
+                    for chunk in _chunks([rec for members in batch for rec in members]):
+                        marks = ",".join("?" * len(chunk))
+                        query = f"SELECT rec, head, payload FROM records WHERE rec IN ({marks})"
+                        rows = self.db.execute(query, chunk)
+                        found.update((rec, decode(head, payload)) for rec, head, payload in rows)
+                yield from ((members, [found[rec] for rec in members]) for members in batch)
+                batch = []
 
     def _rows(self, rows: set[int]) -> list[tuple[int, str, str, str]]:
         found: list[tuple[int, str, str, str]] = []
