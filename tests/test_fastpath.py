@@ -93,7 +93,7 @@ def test_the_kept_answers_are_bounded(tmp_path: Path) -> None:
         for _ in range(2):
             assert client.get(f"/feed.rss?utm={n}").status_code == 200
     assert len(fast._kept) == 16
-    assert ("/feed.rss", "utm=99") in fast._kept and ("/feed.rss", "utm=0") not in fast._kept
+    assert ("/feed.rss", "utm=99", False) in fast._kept and ("/feed.rss", "utm=0", False) not in fast._kept
     # Thousands of answers are kept: a header pair that is the same in each is held once.
     pairs = [pair for kept in fast._kept.values() for pair in kept.plain.ok[1] if pair[0] == "Cache-Control"]
     assert len(pairs) == 16 and len({id(pair) for pair in pairs}) == 1
