@@ -173,14 +173,20 @@ def first_title(server: Server) -> str | None:
     return found[0] if found else None
 
 
-def eventually(check: Callable[[], bool], what: str, server: Server, seconds: float = CHANGE_SECONDS) -> None:
-    """Poll `check` until it holds; fail naming `what` and the server's log otherwise."""
+def poll(check: Callable[[], bool], seconds: float, interval: float = 0.1) -> bool:
+    """Ask `check` every `interval` seconds until it holds (True) or `seconds` have passed (False)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{what} not served within {seconds}s; server log:\n{server.log_text()[-3000:]}")
+            return True
+        time.sleep(interval)
+    return False
+
+
+def eventually(check: Callable[[], bool], what: str, server: Server, seconds: float = CHANGE_SECONDS) -> None:
+    """Poll `check` until it holds; fail naming `what` and the server's log otherwise."""
+    if not poll(check, seconds):
+        pytest.fail(f"{what} not served within {seconds}s; server log:\n{server.log_text()[-3000:]}")
 
 
 # -- conditional polling ----------------------------------------------------------------------

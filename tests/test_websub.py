@@ -35,7 +35,7 @@ from feeds.settings import Settings
 from feeds.websub import Notifier, topic_paths
 
 from .stores import build_into
-from .test_live_server import SEEDS, start_server, stop
+from .test_live_server import SEEDS, poll, start_server, stop
 
 REPO = Path(__file__).resolve().parents[1]
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -56,12 +56,8 @@ def docs(*stems: str) -> set[str]:
 
 
 def eventually(check: Callable[[], bool], what: str, seconds: float = WAIT) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{what}: not within {seconds}s")
+    if not poll(check, seconds, 0.05):
+        pytest.fail(f"{what}: not within {seconds}s")
 
 
 def retitle(path: Path, title: str) -> None:
