@@ -659,8 +659,10 @@ DAMAGES = {
     "provider of the wrong type": ("UPDATE records SET head = "
                                    "replace(head, '[\"Reuters\"', '[[\"Reuters\"]')", "records"),
     "member of another record": ("UPDATE members SET digest = 'x'", "records"),
-    "member's day out of every calendar": ("UPDATE members SET day = 99999999", "members"),
-    "member's day not a number": ("UPDATE members SET day = 'x'", "members"),
+    "feed's day out of every calendar": ("UPDATE days SET day = 99999999 WHERE feed = 'feed' AND day = "
+                                         "(SELECT max(day) FROM days WHERE feed = 'feed')", "days"),
+    "feed's day not a number": ("UPDATE days SET day = 'x' WHERE feed = 'feed' AND day = "
+                                "(SELECT max(day) FROM days WHERE feed = 'feed')", "days"),
     "record row gone": ("DELETE FROM records WHERE shown = 1", "records"),
     "problems not JSON": ("UPDATE files SET problems = '[' WHERE problems IS NOT NULL", "files"),
     "problems of the wrong shape": ("UPDATE files SET problems = '[[1]]' WHERE problems IS NOT NULL",

@@ -216,6 +216,18 @@ def _day(value: object) -> int:
     return value
 
 
+def day_of(at: float) -> int:
+    """The day (since 1970-01-01, UTC) of a member's `at` (minus its time), as `Row.day` has it."""
+    return int((-at) // 86400)
+
+
+def _on_days(first: int, last: int) -> tuple[int, int]:
+    """The bounds of `at` (above the first, up to the second) of the members published on the days
+    `first` to `last`: exactly those whose `day_of` is in that range (Python's float floor division
+    is exact, and so is SQLite's comparison of a REAL with an INTEGER)."""
+    return -(last + 1) * 86400, -first * 86400
+
+
 def member_hash(record_id: str, digest: str) -> int:
     """62 bits of a record's id and digest: the sums of its two 31-bit halves over up to 2**31
     members stay within SQLite's integers, and fingerprint which records (as written) they are."""
@@ -433,6 +445,7 @@ class Catalog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.db = connect(path)
+        self._dated: set[tuple[str, int]] = set()  # (feed, day) whose members a write changed
 
     def close(self) -> None:
         """Close the database."""
@@ -585,6 +598,7 @@ class Catalog:
         # A topic's top stories feed exists as long as the topic does, empty or not (`plan.summaries`).
         touched.update([layout_stem(TOPIC_TOP, feed[1]) for feed in map(feed_of, touched)
                         if feed and feed[0] is TOPIC])
+        self._redate(everything=bulk)
         self._summarise(touched)
         if changed:
             self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='version'")
@@ -601,6 +615,7 @@ class Catalog:
             for stem in stems.split("\n"):
                 self.db.execute("DELETE FROM members WHERE feed=? AND shown=? AND at=? AND id=? AND rec=?",
                                 (stem, shown, at, id_, rec))
+                self._dated.add((stem, day_of(at)))
                 if shown:
                     touched.add(stem)
             links.add(link)
@@ -625,6 +640,8 @@ class Catalog:
             for m in row.members:
                 members.append((m.stem, row.at, row.id, last, 1, row.digest, m.name, m.logo, row.quality,
                                 row.heat, row.day, row.hash))
+                if links is not None:  # (in bulk, every feed's days are counted afresh)
+                    self._dated.add((m.stem, row.day))
                 touched.add(m.stem)
             pages += [(page, last) for page in row.pages]
             if links is not None:  # (in bulk, every story is made afresh: nothing to note)
@@ -657,6 +674,7 @@ class Catalog:
             for stem in stems.split("\n"):
                 self.db.execute("UPDATE members SET shown=? WHERE feed=? AND shown=? AND at=? AND id=? "
                                 "AND rec=?", (show, stem, 1 - show, at, id_, rec))
+                self._dated.add((stem, day_of(at)))
                 touched.add(stem)
         self.db.execute("DELETE FROM temp.touched_links")
 
@@ -770,6 +788,7 @@ class Catalog:
              story.quality, story.heat, int(place.at.timestamp() // 86400), hashed)
             for place in story.places])
         touched.update(place.stem for place in story.places)
+        self._dated.update((place.stem, int(place.at.timestamp() // 86400)) for place in story.places)
         return row
 
     def _drop_story(self, row: int, story_id: str, places: str, touched: set[str]) -> None:
@@ -779,7 +798,28 @@ class Catalog:
             self.db.execute("DELETE FROM members WHERE feed=? AND shown=1 AND at=? AND id=? AND rec=?",
                             (feed, at, story_id, -row))
             touched.add(feed)
+            self._dated.add((feed, day_of(at)))
         self.db.execute("DELETE FROM stories WHERE row=?", (row,))
+
+    def _redate(self, everything: bool) -> None:
+        """Count again the members of each feed on each day a write changed (every day, when
+        `everything`): the days table answers `days`, `every_day` and `archived_days` without a
+        pass over a feed's members."""
+        if everything:
+            self.db.execute("DELETE FROM days")
+            self.db.execute("INSERT INTO days SELECT feed, day, count(*), sum(hash >> 31), "
+                            "sum(hash & 2147483647) FROM members WHERE shown=1 GROUP BY feed, day")
+        for feed, day in sorted(self._dated) if not everything else ():
+            members, high, low = self.db.execute(
+                "SELECT count(*), coalesce(sum(hash >> 31), 0), coalesce(sum(hash & 2147483647), 0) "
+                "FROM members WHERE feed=? AND shown=1 AND at > ? AND at <= ?",
+                (feed, *_on_days(day, day))).fetchone()
+            if members:
+                self.db.execute("INSERT OR REPLACE INTO days VALUES (?,?,?,?,?)",
+                                (feed, day, members, high, low))
+            else:
+                self.db.execute("DELETE FROM days WHERE feed=? AND day=?", (feed, day))
+        self._dated.clear()
 
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
@@ -869,37 +909,41 @@ class Catalog:
         return None if row is None else (row[0], row[1])
 
     def archived_days(self, stem: str, start: tuple[float, str]) -> list[Day]:
-        """The days of a feed's members from `start` on (older ones, by `first_archived`), oldest first."""
-        with decoding("the catalog's members table"):
-            return [Day(_day(day), *sums) for day, *sums in self.db.execute(
-                "SELECT day, count(*), sum(hash >> 31), sum(hash & 2147483647) FROM members "
-                "WHERE feed=? AND shown=1 AND (at, id) >= (?, ?) GROUP BY day ORDER BY day",
-                (stem, *start))]
+        """The days of a feed's members from `start` on (older ones, by `first_archived`), oldest first:
+        the days before `start`'s from the days table, and `start`'s own day counted from its members."""
+        first = day_of(start[0])
+        with decoding("the catalog's days table"):
+            found = [Day(_day(day), *sums) for day, *sums in self.db.execute(
+                "SELECT day, members, high, low FROM days WHERE feed=? AND day < ? ORDER BY day",
+                (stem, first))]
+            members, high, low = self.db.execute(
+                "SELECT count(*), coalesce(sum(hash >> 31), 0), coalesce(sum(hash & 2147483647), 0) "
+                "FROM members WHERE feed=? AND shown=1 AND (at, id) >= (?, ?) AND at <= ?",
+                (stem, *start, _on_days(first, first)[1])).fetchone()
+        return [*found, Day(first, members, high, low)] if members else found
 
     def archived(self, stem: str, start: tuple[float, str], first_day: int, last_day: int) -> list[Ref]:
         """A feed's members from `start` on (by `first_archived`) published from `first_day` to
         `last_day`, newest first."""
-        # The range of `at` finds the rows in the index; the days decide.
         query = ("SELECT id, digest, rec FROM members WHERE feed=? AND shown=1 AND (at, id) >= (?, ?) "
-                 "AND at > ? AND at <= ? AND day BETWEEN ? AND ? ORDER BY at, id")
-        args = (stem, *start, -(last_day + 2) * 86400, -(first_day - 1) * 86400, first_day, last_day)
+                 "AND at > ? AND at <= ? ORDER BY at, id")
+        args = (stem, *start, *_on_days(first_day, last_day))
         with decoding("the catalog's members table"):
             return [Ref(*row) for row in self.db.execute(query, args)]
 
     def every_day(self) -> Iterator[tuple[str, int, int]]:
         """(feed, day, members) of every feed and every day it has members on, by feed, newest day
         first: what the pages of every feed's archive are cut from."""
-        with decoding("the catalog's members table"):
-            for feed, day, count in self.db.execute("SELECT feed, day, count(*) FROM members WHERE shown=1 "
-                                                    "GROUP BY feed, day ORDER BY feed, day DESC"):
+        with decoding("the catalog's days table"):
+            for feed, day, count in self.db.execute("SELECT feed, day, members FROM days "
+                                                    "ORDER BY feed, day DESC"):
                 yield feed, _day(day), count
 
     def days(self, stem: str) -> list[tuple[int, int]]:
         """(day, members) of every day the feed at `stem` has members on, newest first."""
-        with decoding("the catalog's members table"):
+        with decoding("the catalog's days table"):
             return [(_day(day), count) for day, count in self.db.execute(
-                "SELECT day, count(*) FROM members WHERE feed=? AND shown=1 GROUP BY day ORDER BY day DESC",
-                (stem,))]
+                "SELECT day, members FROM days WHERE feed=? ORDER BY day DESC", (stem,))]
 
     def records(self, refs: Iterable[Ref]) -> list[Record]:
         """The full records of `refs`, in their order."""

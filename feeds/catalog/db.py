@@ -31,13 +31,13 @@ from ..settings import Settings
 # warning of their own); the test suite fails a test in which one happens unexpectedly.
 log = logging.getLogger("feeds.catalog")
 log.setLevel(logging.INFO)
-FORMAT = 10
+FORMAT = 11
 BUSY_SECONDS = 60.0  # how long to wait for another process that holds the write lock
 UNREADABLE, UNPUBLISHED, PUBLISHED = 0, 1, 2
 _READING_SETTINGS = ("drafts", "max_record_bytes", "max_title_chars", "max_excerpt_chars",
                      "max_topic_chars", "max_topics", "max_related", "max_yaml_depth", "top_heat")
 _TABLES = ("meta", "listing", "files", "records", "members", "feeds", "outputs", "builds", "representations",
-           "pages", "stories", "story_of", "announced")
+           "pages", "stories", "story_of", "announced", "days")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS listing (part INTEGER PRIMARY KEY, entries BLOB NOT NULL);
@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS members (
     digest TEXT NOT NULL, name TEXT NOT NULL, logo TEXT, quality INTEGER, heat INTEGER,
     day INTEGER NOT NULL, hash INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (key TEXT NOT NULL, rec INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS days (
+    feed TEXT NOT NULL, day INTEGER NOT NULL, members INTEGER NOT NULL, high INTEGER NOT NULL,
+    low INTEGER NOT NULL, PRIMARY KEY (feed, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stories (
     row INTEGER PRIMARY KEY, story TEXT NOT NULL, digest TEXT NOT NULL, head TEXT NOT NULL,
     payload TEXT NOT NULL, places TEXT NOT NULL);
