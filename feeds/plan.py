@@ -238,8 +238,7 @@ def summaries(catalog: Catalog) -> list[Summary]:
     have = {summary.stem for summary in found}
     found += [summary for summary in (*_EMPTY.values(), *(_top_of(s) for s in found if s.kind is TOPIC))
               if summary.stem not in have]
-    rank = {kind.name: i for i, kind in enumerate(KINDS)}
-    found.sort(key=lambda summary: (rank[summary.kind.name], summary.key))
+    found.sort(key=lambda summary: (KINDS.index(summary.kind), summary.key))
     return found
 
 

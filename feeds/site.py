@@ -48,13 +48,13 @@ TEXT = "text/plain; charset=utf-8"
 # The feeds' XSLT stylesheet.  Every browser that runs XSLT loads a stylesheet served as an XML type;
 # application/xml is the one they all accept (Chromium also takes application/xslt+xml and text/xsl,
 # not all servers know those) and the one static hosts such as GitHub Pages send for .xsl.
-XSL = "application/xml; charset=utf-8"
+XSL = XML
 # Chromium shows application/atom+xml and application/rss+xml as plain text and Firefox downloads them:
 # neither runs the feed's <?xml-stylesheet?>.  So a browser tab opening an Atom or RSS feed (the one
 # request with Sec-Fetch-Dest: document, a header only browsers send and page scripts cannot set) gets
 # the same bytes as application/xml, which both render through feed.xsl; readers get the feed's own type.
 STYLED = (".atom", ".rss")
-FOR_PEOPLE = "application/xml; charset=utf-8"
+FOR_PEOPLE = XML
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs

@@ -68,8 +68,8 @@ from .stories import Groups, Story, compose, page_keys, with_digest
 
 Progress = Callable[[int], None]
 Known = tuple[str, int, int, int, int]  # a file the catalog saw: its name, size, times and inode
-H = TypeVar("H", Headline, Record)
-T = TypeVar("T")  # what is decoded of a record: its headline or all of it
+H = TypeVar("H", Headline, Record)  # what is decoded of a record: its headline or all of it
+T = TypeVar("T")
 PARALLEL_FROM = 2_000  # below this many changed files, starting processes costs more than it saves
 CHUNK = 500
 LISTING_PART = 1_024  # files in one row of the listing: an edit rewrites its row, not the folder's
@@ -361,6 +361,11 @@ def _chunks(items: list[T]) -> Iterator[list[T]]:
     """`items` in runs short enough for one query's parameters."""
     for start in range(0, len(items), 500):
         yield items[start:start + 500]
+
+
+def _marks(items: list[T]) -> str:
+    """The placeholders of an ``IN (...)`` list of `items`."""
+    return ",".join("?" * len(items))
 
 
 def _join(groups: Groups, rows: Iterable[tuple[str, int]]) -> None:
@@ -700,11 +705,9 @@ class Catalog:
             self._reach(groups, restory)
         found = groups.groups()
         old = set() if everything else set(restory.old)
-        recs = [rec for group in found for rec in group]
-        for start in range(0, len(recs), 500):
-            chunk = recs[start:start + 500]
+        for chunk in _chunks([rec for group in found for rec in group]):
             old.update(row for (row,) in self.db.execute(
-                f"SELECT row FROM story_of WHERE rec IN ({','.join('?' * len(chunk))})", chunk))
+                f"SELECT row FROM story_of WHERE rec IN ({_marks(chunk)})", chunk))
         was = {story: (row, digest, places) for row, story, digest, places in self._rows(old)}
         kept: set[int] = set()
         for group, members in self._members(found):
@@ -729,14 +732,14 @@ class Catalog:
         fresh: set[int] = set()
         for chunk in _chunks(sorted(restory.recs)):
             fresh.update(rec for (rec,) in self.db.execute(
-                f"SELECT rec FROM records WHERE shown=1 AND rec IN ({','.join('?' * len(chunk))})", chunk))
+                f"SELECT rec FROM records WHERE shown=1 AND rec IN ({_marks(chunk)})", chunk))
         while pending or fresh:
             for rec in fresh:
                 groups.find(rec)
             if fresh:
                 for chunk in _chunks(sorted(fresh)):
                     for (page,) in self.db.execute(
-                            f"SELECT key FROM pages WHERE rec IN ({','.join('?' * len(chunk))})", chunk):
+                            f"SELECT key FROM pages WHERE rec IN ({_marks(chunk)})", chunk):
                         if page not in seen:
                             seen.add(page)
                             pending.add(page)
@@ -745,7 +748,7 @@ class Catalog:
             for pages in _chunks(sorted(pending)):
                 rows = self.db.execute(
                     "SELECT p.key, p.rec FROM pages p JOIN records r ON r.rec = p.rec WHERE r.shown = 1 "
-                    f"AND p.key IN ({','.join('?' * len(pages))}) ORDER BY p.key", pages).fetchall()
+                    f"AND p.key IN ({_marks(pages)}) ORDER BY p.key", pages).fetchall()
                 _join(groups, rows)
                 fresh.update(rec for _, rec in rows if rec not in known)
             pending = set()
@@ -759,8 +762,7 @@ class Catalog:
                 found: dict[int, Record] = {}
                 with decoding("the catalog's records table"):
                     for chunk in _chunks([rec for members in batch for rec in members]):
-                        marks = ",".join("?" * len(chunk))
-                        query = f"SELECT rec, head, payload FROM records WHERE rec IN ({marks})"
+                        query = f"SELECT rec, head, payload FROM records WHERE rec IN ({_marks(chunk)})"
                         rows = self.db.execute(query, chunk)
                         found.update((rec, decode(head, payload)) for rec, head, payload in rows)
                 yield from ((members, [found[rec] for rec in members]) for members in batch)
@@ -770,7 +772,7 @@ class Catalog:
         found: list[tuple[int, str, str, str]] = []
         for chunk in _chunks(sorted(rows)):
             found += self.db.execute("SELECT row, story, digest, places FROM stories "
-                                     f"WHERE row IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                                     f"WHERE row IN ({_marks(chunk)})", chunk).fetchall()
         return found
 
     def _add_story(self, story: Story, entry: Record, head: str, payload: str, places: str,
@@ -783,12 +785,12 @@ class Catalog:
                               (entry.id, entry.digest, head, payload, places)).lastrowid
         assert row is not None
         hashed = member_hash(entry.id, entry.digest)
+        placed = [(place, -place.at.timestamp()) for place in story.places]
         self.db.executemany("INSERT INTO members VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
-            (place.stem, -place.at.timestamp(), entry.id, -row, 1, entry.digest, place.name, None,
-             story.quality, story.heat, int(place.at.timestamp() // 86400), hashed)
-            for place in story.places])
+            (place.stem, at, entry.id, -row, 1, entry.digest, place.name, None, story.quality, story.heat,
+             day_of(at), hashed) for place, at in placed])
         touched.update(place.stem for place in story.places)
-        self._dated.update((place.stem, int(place.at.timestamp() // 86400)) for place in story.places)
+        self._dated.update((place.stem, day_of(at)) for place, at in placed)
         return row
 
     def _drop_story(self, row: int, story_id: str, places: str, touched: set[str]) -> None:
@@ -805,11 +807,13 @@ class Catalog:
         """Count again the members of each feed on each day a write changed (every day, when
         `everything`): the days table answers `days`, `every_day` and `archived_days` without a
         pass over a feed's members."""
+        dated, self._dated = sorted(self._dated), set()
         if everything:
             self.db.execute("DELETE FROM days")
             self.db.execute("INSERT INTO days SELECT feed, day, count(*), sum(hash >> 31), "
                             "sum(hash & 2147483647) FROM members WHERE shown=1 GROUP BY feed, day")
-        for feed, day in sorted(self._dated) if not everything else ():
+            return
+        for feed, day in dated:
             members, high, low = self.db.execute(
                 "SELECT count(*), coalesce(sum(hash >> 31), 0), coalesce(sum(hash & 2147483647), 0) "
                 "FROM members WHERE feed=? AND shown=1 AND at > ? AND at <= ?",
@@ -819,7 +823,6 @@ class Catalog:
                                 (feed, day, members, high, low))
             else:
                 self.db.execute("DELETE FROM days WHERE feed=? AND day=?", (feed, day))
-        self._dated.clear()
 
     def _summarise(self, stems: Iterable[str]) -> None:
         """Bring the summaries of these feeds up to date with their members."""
@@ -959,13 +962,11 @@ class Catalog:
         found: dict[int, H] = {}
         with decoding("the catalog's records table"):
             for chunk in _chunks([rec for rec in wanted if rec > 0]):
-                marks = ",".join("?" * len(chunk))
-                for rec, *row in self.db.execute(f"SELECT rec, {columns} FROM records WHERE rec IN ({marks})",
-                                                 chunk):
+                query = f"SELECT rec, {columns} FROM records WHERE rec IN ({_marks(chunk)})"
+                for rec, *row in self.db.execute(query, chunk):
                     found[rec] = make(*row)
             for chunk in _chunks([-rec for rec in wanted if rec < 0]):  # stories
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT row, {columns} FROM stories WHERE row IN ({marks})"
+                query = f"SELECT row, {columns} FROM stories WHERE row IN ({_marks(chunk)})"
                 for row, *data in self.db.execute(query, chunk):
                     found[-row] = make(*data)
         records = []
