@@ -13,8 +13,9 @@ version), fingerprints the file from that plan and, when no body of that
 fingerprint is kept, loads the full records it shows; the bytes are made
 outside every lock.  Bodies are kept by fingerprint, so a change makes again
 only the files it touches; they are bounded by `body_cache_bytes`.  When a
-representation's bytes change, the catalog dates the change
-(`Catalog.changed_at`): that date is its Last-Modified on every worker.  A
+representation's bytes change, the catalog dates the change by the store's
+own date (`Catalog.changed_at`, `Catalog.dated`): that date is its
+Last-Modified on every worker and every host holding the same files.  A
 catalog file that fails while serving is left for one in memory.
 """
 
@@ -24,6 +25,7 @@ import gzip
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -68,6 +70,11 @@ from .websub import Notifier
 
 log = logging.getLogger("feeds.live")
 POLL_SECONDS = 1.0
+POLL_SHARE = 20  # a poll waits at least this many times as long as listing the folder took
+# File systems that other machines change: inotify tells only of this machine's changes to them.
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs",
+                                 "lustre", "gfs2", "ocfs2", "beegfs", "gpfs", "davfs"})
+NETWORK_FUSE = frozenset({"sshfs", "glusterfs", "rclone", "s3fs", "gcsfuse", "cephfs", "juicefs"})
 ANNOUNCE_QUIET = 0.1  # seconds after a change before it is read for the WebSub hubs
 REFRESH_WAIT = 1.0  # seconds a request waits for another process's update before serving what is there
 T = TypeVar("T")
@@ -290,7 +297,12 @@ class LiveSite:
             if self._watcher_pid == os.getpid():
                 return
             self._watcher_pid = os.getpid()
-            if not _inotify(Path(self.settings.records), self._dirty):
+            root = Path(self.settings.records)
+            shared = network_filesystem(root)
+            if shared is not None:
+                log.info("%s is on %s, whose changes made on other machines inotify never tells of: "
+                         "polling it", root, shared)
+            if shared is not None or not _inotify(root, self._dirty):
                 threading.Thread(target=self._poll, name="feeds-poll", daemon=True).start()
             if self._notifier.hubs:  # hubs are told of a change when it happens, not at the next request
                 threading.Thread(target=self._announcing, name="feeds-websub-refresh", daemon=True).start()
@@ -308,9 +320,13 @@ class LiveSite:
 
     def _poll(self) -> None:
         seen = _identities(Path(self.settings.records))
+        took = 0.0
         while True:
-            time.sleep(POLL_SECONDS)
+            # A folder whose listing takes long (100,000 files over NFS) is listed less often.
+            time.sleep(max(POLL_SECONDS, POLL_SHARE * took))
+            started = time.monotonic()
             now = _identities(Path(self.settings.records))
+            took = time.monotonic() - started
             if now != seen:
                 seen = now
                 self._dirty.set()
@@ -416,43 +432,40 @@ class LiveSite:
             artifact = self._artifact(path, filters)
             if artifact is None:
                 return None
+            dated = self._reader.dated()  # of the version this request reads
             cached = self._bodies.get((*variant, artifact.digest))
             if cached is not None:
                 self._bodies.move_to_end((*variant, artifact.digest))
             else:
                 source = loaded(artifact.source, self._full, self._reader.headlines, self._archived)
         if cached is not None:
-            return self._dated(cached, variant, artifact.digest)
+            return self._dated(cached, variant, artifact.digest, dated)
         data = artifact.make(source, self.settings)  # outside every lock: requests go on meanwhile
         packed = gzip.compress(data, compresslevel=6, mtime=0)
         etag = _etag(data)
-        body = Body(data, packed, etag, _etag(packed), self._changed(path, filters, etag),
+        body = Body(data, packed, etag, _etag(packed), self._changed(path, filters, etag, dated),
                     artifact.media_type, self._refreshes, artifact.closed)
         self._keep(variant, artifact.digest, body)
         return body
 
-    def _dated(self, cached: Body, variant: tuple[str, Filters], digest: str) -> Body:
-        """`cached`, its Last-Modified checked again if the store changed since it was dated: another
-        worker may have served other bytes at this path meanwhile (and these again after them)."""
+    def _dated(self, cached: Body, variant: tuple[str, Filters], digest: str, dated: int) -> Body:
+        """`cached`, its Last-Modified checked again if the store changed since it was dated: the
+        store's date moved, or another worker may have served other bytes at this path meanwhile
+        (and these again after them)."""
         refreshes = self._refreshes
         if cached.dated == refreshes:
             return cached
-        body = replace(cached, last_modified=self._changed(*variant, cached.etag), dated=refreshes)
+        body = replace(cached, last_modified=self._changed(*variant, cached.etag, dated), dated=refreshes)
         with self._read_lock:
             if (*variant, digest) in self._bodies:
                 self._bodies[(*variant, digest)] = body
         return body
 
-    def _changed(self, path: str, filters: Filters, etag: str) -> datetime:
+    def _changed(self, path: str, filters: Filters, etag: str, dated: int) -> datetime:
         """When the representation at `path` narrowed by `filters` last changed, its bytes now being
-        `etag`'s.
-
-        The catalog dates each change when it is first served, so every worker and every
-        restart agree.  That date is later than any entry's but a future-dated one, and a
-        Last-Modified in the future would hide every later change from a reader who polls with it.
-        """
+        `etag`'s, in a store `dated` (`Catalog.changed_at`): the same on every worker and host."""
         with self._write_lock:
-            since = self._writer.changed_at(self._server, _variant(path, filters), etag, int(time.time()))
+            since = self._writer.changed_at(self._server, _variant(path, filters), etag, dated)
         return datetime.fromtimestamp(since, UTC)
 
     def _keep(self, variant: tuple[object, ...], digest: str, body: Body) -> None:
@@ -483,12 +496,37 @@ def _variant(path: str, filters: Filters) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _identities(root: Path) -> list[Any]:
-    """The folder's record files with their identities (a list of tuples: compared in C)."""
+def _identities(root: Path) -> tuple[int, list[Any]]:
+    """The folder's modification time (a removal, `rsync -a` setting it: the store's date moves) and
+    its record files with their identities (a list of tuples: compared in C)."""
     try:
-        return scan(root).entries
-    except StoreError:  # a vanished folder is a change like any other
-        return []
+        return os.stat(root).st_mtime_ns, scan(root).entries
+    except (StoreError, OSError):  # a vanished folder is a change like any other
+        return 0, []
+
+
+def network_filesystem(root: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the network file system holding `root` (``nfs4``), whose changes made on other
+    machines raise no inotify event here; None for a local one.  From the kernel's mount table
+    (`mountinfo`: the text of /proc/self/mountinfo), the mount point nearest the folder's real path."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None  # not Linux: nothing to tell by
+    real = os.path.realpath(root)
+    nearest, kind = "", ""
+    for line in mountinfo.splitlines():
+        fields, dash, after = line.partition(" - ")
+        mount = fields.split()
+        if not dash or len(mount) < 5 or not after:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), mount[4])  # \040 is a space
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(nearest):
+            nearest, kind = point, after.split()[0]
+    networked = kind in NETWORK_FILESYSTEMS or (kind.startswith("fuse.") and kind[5:] in NETWORK_FUSE)
+    return kind if networked else None
 
 
 def _inotify(root: Path, dirty: threading.Event) -> bool:

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +29,7 @@ from feeds.settings import Settings
 from feeds.web import create_app
 
 from .feedcheck import REPO, SEEDS, file_stats, site_files
+from .nginx_server import BROTLI_MODULE, free_port, nginx_binary, serving
 from .stores import RecordWriter, build_into
 
 Build = Callable[..., BuildReport]
@@ -210,39 +206,8 @@ def test_an_incremental_precompressed_build_gives_a_clean_builds_bytes(
 
 # -- nginx serving the export --------------------------------------------------------------------
 
-NGINX_MAIN = """\
-{modules}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-{user}
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {conf};
-}}
-"""
-BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 # A folder name nginx's syntax must quote: spaces, quotes, a backslash, braces, a semicolon, a '#'.
 AWKWARD = 'out "q" it\'s \\ {x}; #y'
-
-
-def _nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if found is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _build_with_conf(runner: CliRunner, records: Path, out: Path, conf: Path, port: int,
@@ -256,41 +221,6 @@ def _build_with_conf(runner: CliRunner, records: Path, out: Path, conf: Path, po
     assert f"    listen {port};\n" in text, text
     conf.write_text(text.replace(f"    listen {port};\n", f"    listen 127.0.0.1:{port};\n"),
                     encoding="utf-8")
-
-
-@contextmanager
-def _serving(work: Path, conf: Path, port: int, brotli_static: bool = False) -> Iterator[int]:
-    """Debian's nginx serving `conf` (a server block) on 127.0.0.1:`port`, stopped by its pid after."""
-    nginx = _nginx_binary()
-    prefix = work / "nginx"
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    if brotli_static:
-        conf.write_text(conf.read_text().replace("# brotli_static on;", "brotli_static on;"))
-    main_conf = prefix / "nginx.conf"
-    main_conf.write_text(NGINX_MAIN.format(
-        prefix=prefix, conf=conf,
-        modules=f"load_module {BROTLI_MODULE};" if brotli_static else "",
-        # root's workers would otherwise run as nobody, who cannot read pytest's private tmp folder
-        user="user root;" if os.geteuid() == 0 else ""), encoding="utf-8")
-    argv = [nginx, "-c", str(main_conf), "-p", str(prefix), "-e", str(prefix / "error.log")]
-    checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0 and "[warn]" not in checked.stderr, checked.stderr
-    process = subprocess.Popen([*argv, "-g", "daemon off;"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, (prefix / "error.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start listening"
-                time.sleep(0.02)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -314,13 +244,13 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    _nginx_binary()
+    nginx_binary()
     work = tmp_path_factory.mktemp("nginx")
-    out, conf, port = work / AWKWARD, work / "feeds.conf", _free_port()
+    out, conf, port = work / AWKWARD, work / "feeds.conf", free_port()
     _build_with_conf(CliRunner(), SEEDS, out, conf, port, "--precompress")
     settings = Settings.make(records=str(SEEDS), out=str(out), base_url=f"http://127.0.0.1:{port}/",
                              cache_dir=str(work / "cache"))
-    with _serving(work, conf, port):
+    with serving(work, conf, port):
         yield Served(port, out, settings)
 
 
@@ -401,12 +331,12 @@ def test_a_build_without_precompress_is_never_served_an_old_sibling(tmp_path: Pa
                                                                      records_dir: Path) -> None:
     """The bug gzip_static makes of a stale .gz: a gzip client would get the feed as it was."""
     shutil.copytree(SEEDS, records_dir, dirs_exist_ok=True)
-    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", _free_port()
+    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", free_port()
     _build_with_conf(runner, records_dir, out, conf, port, "--precompress")
     record = records_dir / "000_5493749f3400b6dd.txt"
     record.write_text(record.read_text(encoding="utf-8").replace("Face for sale", "Faces for sale"))
     _build_with_conf(runner, records_dir, out, conf, port)
-    with _serving(tmp_path, conf, port):
+    with serving(tmp_path, conf, port):
         status, headers, body = _get(port, "/feed.atom", Accept_Encoding="gzip")
     assert (status, headers.get("content-encoding")) == (200, "gzip"), "compressed on the fly instead"
     assert gzip.decompress(body) == (out / "feed.atom").read_bytes()
@@ -417,9 +347,9 @@ def test_a_build_without_precompress_is_never_served_an_old_sibling(tmp_path: Pa
 def test_the_commented_brotli_line_works_with_debians_module(tmp_path: Path, runner: CliRunner) -> None:
     if not BROTLI_MODULE.exists():
         pytest.skip(f"{BROTLI_MODULE} is absent (Debian: apt-get install libnginx-mod-http-brotli-static)")
-    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", _free_port()
+    out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", free_port()
     _build_with_conf(runner, SEEDS, out, conf, port, "--precompress")
-    with _serving(tmp_path, conf, port, brotli_static=True):
+    with serving(tmp_path, conf, port, brotli_static=True):
         status, headers, body = _get(port, "/feed.rss", Accept_Encoding="br, gzip")
     assert (status, headers.get("content-encoding")) == (200, "br")
     assert body == (out / "feed.rss.br").read_bytes()

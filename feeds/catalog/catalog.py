@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby, pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -444,6 +445,14 @@ class Commits:
         return str(value).encode()
 
 
+def _since(row: tuple[str, int] | None, etag: str, dated: int) -> int:
+    """The date of bytes `etag` in a store `dated`, the representation's row being `row`."""
+    if row is None:
+        return dated
+    since = int(row[1])
+    return max(since, dated) if row[0] == etag else max(since + 1, dated)
+
+
 class Catalog:
     """An open catalog (in memory for a `path` of None); use as a context manager, or `close`."""
 
@@ -509,12 +518,39 @@ class Catalog:
                 started_listing = time.perf_counter()
                 self._keep_listing(listing.entries, unread, moved)
                 writing += time.perf_counter() - started_listing
+            self._date_store(root, listing.entries)
         if (stale or gone) and self.path is not None:
             _signal(self.path)  # after the commit: a server told of it finds the change there
         ended = time.perf_counter()
         phases = {"scan": scanned - started, "read": ended - scanned - writing, "catalog": writing}
         after = version + 1 if stale or gone else version
         return Changes(listing, len(stale), len(gone), frozenset(touched), version, after, phases)
+
+    def _date_store(self, root: Path, entries: list[Entry]) -> None:
+        """Keep when the store last changed (`dated`), as it stands now."""
+        now = time.time_ns()
+        mtimes = [os.stat(root).st_mtime_ns, max(map(itemgetter(2), entries), default=0)]
+        if mtimes[1] > now:  # a file dated ahead of the clock: its change is dated by `changed_at`
+            mtimes[1] = max((mtime for mtime in map(itemgetter(2), entries) if mtime <= now), default=0)
+        (newest,) = self.db.execute("SELECT max(at) FROM members WHERE feed=? AND shown=1 AND at <= ?",
+                                    (ALL_STEM, now / 1e9)).fetchone()
+        dated = max(int(newest or 0), *(mtime // 1_000_000_000 for mtime in mtimes if mtime <= now))
+        if dated != self.dated():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('dated', ?)", (str(dated),))
+
+    def dated(self) -> int:
+        """When the store last changed (Unix seconds), the same on every host that holds the same
+        files: the newest of the record folder's and its record files' modification times (a
+        file added, edited or removed moves one of them; shared storage, `rsync -a` and `cp -a`
+        keep them) and of the records' dates, none later than the clock.
+
+        Every live representation is dated by it (`changed_at`), not by when a process first
+        served it: a host started later, or one that read two changes at once, would date the
+        same bytes otherwise, and a reader moving between hosts would download them again.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key='dated'").fetchone()
+        with decoding("the catalog's meta table"):
+            return 0 if row is None else int(row[0])
 
     def _listing(self) -> tuple[bool, list[Part]]:
         """Whether the catalog knows no file yet, and the listing it last saw (name, size,
@@ -1034,48 +1070,49 @@ class Catalog:
         return Built(*row) if row else None
 
     # -- what a live server served -------------------------------------------------
-    def changed_at(self, server: str, variant: str, etag: str, now: int) -> int:
+    def changed_at(self, server: str, variant: str, etag: str, dated: int) -> int:
         """When (Unix seconds) the representation `variant` of a live `server` last changed, its
-        bytes now being those of `etag`; kept here, so every worker and every restart agree.
+        bytes now being those of `etag`, the store being `dated` (`Catalog.dated`).
 
-        A change is dated `now`, and at least a second after the change before it, so a
-        reader polling with If-Modified-Since alone never misses one.  Only the newest
-        `MAX_REPRESENTATIONS` filtered ones are kept: one forgotten is dated anew when next
-        served, later than it really changed, which costs a reader one full response.
+        That is `dated` itself, which every host holding the same files finds: a host that
+        started later, or read two changes as one, gives the same bytes the same date.  Only
+        when the bytes change while `dated` does not move past the date they had (two edits in
+        one second, a file's time set back) is the change dated a second after the one before,
+        so that a reader polling with If-Modified-Since alone never misses one.  The bytes last
+        dated are kept here, so every worker and every restart agree on that second.  Only the
+        newest `MAX_REPRESENTATIONS` filtered ones are kept.
         """
         query = "SELECT etag, since FROM representations WHERE server=? AND variant=?"
         row = self.db.execute(query, (server, variant)).fetchone()
         if row is not None and row[0] == etag:
-            return int(row[1])
+            return _since(row, etag, dated)
         try:
-            return self._date(server, variant, etag, now, query)
+            return self._date(server, variant, etag, dated, query)
         except sqlite3.OperationalError as exc:
             if not busy(exc):
                 raise
-            # Another process is updating the catalog: dated now, kept when next asked for.
-            return now if row is None else max(now, int(row[1]) + 1)
+            return _since(row, etag, dated)  # another process is updating: kept when next asked for
 
-    def _date(self, server: str, variant: str, etag: str, now: int, query: str) -> int:
+    def _date(self, server: str, variant: str, etag: str, dated: int, query: str) -> int:
         with waiting(self.db, DATING_WAIT), transaction(self.db):
             row = self.db.execute(query, (server, variant)).fetchone()
-            if row is not None and row[0] == etag:
-                return int(row[1])
-            since = now if row is None else max(now, int(row[1]) + 1)
-            self.db.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?)",
-                            (server, variant, etag, since))
+            since = _since(row, etag, dated)
+            if row is None or row[0] != etag:
+                self.db.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?)",
+                                (server, variant, etag, since))
             if row is None and "?" in variant:
-                self._forget_representations(server, now)
+                self._forget_representations(server, dated)
         return since
 
-    def _forget_representations(self, server: str, now: int) -> None:
-        # Only dates over a minute old go: one dated anew is then surely later than it, even if
-        # changes came faster than one a second and ran its date ahead of the clock.
+    def _forget_representations(self, server: str, dated: int) -> None:
+        # Only those dated no later than the store go: one dated anew gets the date it had, or a
+        # later one (not those a second ahead of it, whose change would be dated no later).
         (count,) = self.db.execute("SELECT count(*) FROM representations WHERE server=? "
                                    "AND variant LIKE '%?%'", (server,)).fetchone()
         if count > MAX_REPRESENTATIONS:
             self.db.execute("DELETE FROM representations WHERE rowid IN (SELECT rowid FROM representations "
-                            "WHERE server=? AND variant LIKE '%?%' AND since < ? ORDER BY since LIMIT ?)",
-                            (server, now - 60, count - MAX_REPRESENTATIONS // 2))
+                            "WHERE server=? AND variant LIKE '%?%' AND since <= ? ORDER BY since LIMIT ?)",
+                            (server, dated, count - MAX_REPRESENTATIONS // 2))
 
     # -- WebSub ------------------------------------------------------------------
     def announce(self, server: str, fingerprints: Callable[[int | None], dict[str, str | None]],
