@@ -3,6 +3,7 @@ serving a static export (`tests.test_deploy`) or balancing live servers (`tests.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
@@ -39,6 +40,18 @@ def nginx_binary() -> str:
     if found is None:
         pytest.skip("nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)")
     return found
+
+
+def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers by lower-case name, body) of one GET to 127.0.0.1:`port`; header arguments
+    are spelt with ``_`` for ``-`` (``Accept_Encoding``)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ nginx and check what a feed reader and a browser get over HTTP.
 from __future__ import annotations
 
 import gzip
-import http.client
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from feeds.settings import Settings
 from feeds.web import create_app
 
 from .feedcheck import REPO, SEEDS, file_stats, site_files
-from .nginx_server import BROTLI_MODULE, free_port, nginx_binary, serving
+from .nginx_server import BROTLI_MODULE, free_port, get, nginx_binary, serving
 from .stores import RecordWriter, build_into
 
 Build = Callable[..., BuildReport]
@@ -223,16 +222,6 @@ def _build_with_conf(runner: CliRunner, records: Path, out: Path, conf: Path, po
                     encoding="utf-8")
 
 
-def _get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
 @dataclass(frozen=True)
 class Served:
     """The seeds, built with --precompress into a folder with an awkward name, served by nginx."""
@@ -264,7 +253,7 @@ SAME_HEADERS = ("content-type", "cache-control", "vary", "access-control-allow-o
 @pytest.mark.parametrize("path", SERVED_PATHS)
 def test_nginx_sends_the_live_servers_headers_and_bytes(served: Served, path: str) -> None:
     live = create_app(served.settings, watch=False).test_client().get(path)
-    status, headers, body = _get(served.port, path)
+    status, headers, body = get(served.port, path)
     assert (status, live.status_code) == (200, 200)
     assert body == live.data, f"{path}: nginx and the live server send different bytes"
     assert {h: headers.get(h) for h in SAME_HEADERS} == {h: live.headers.get(h) for h in SAME_HEADERS}
@@ -278,7 +267,7 @@ def test_nginx_sends_a_browser_tab_what_the_live_server_sends_it(served: Served,
     """A tab opening a feed gets Atom and RSS as application/xml, so it runs feed.xsl (feeds.web)."""
     tab = {"Sec-Fetch-Dest": "document"}
     live = create_app(served.settings, watch=False).test_client().get(path, headers=tab)
-    status, headers, body = _get(served.port, path, Sec_Fetch_Dest="document")
+    status, headers, body = get(served.port, path, Sec_Fetch_Dest="document")
     assert (status, body) == (200, live.data)
     assert {h: headers.get(h) for h in SAME_HEADERS} == {h: live.headers.get(h) for h in SAME_HEADERS}
 
@@ -288,7 +277,7 @@ def test_nginx_sends_a_browser_tab_what_the_live_server_sends_it(served: Served,
                                   "/feeds.opml", "/embed.js"])
 def test_nginx_sends_the_precompressed_sibling_to_a_gzip_client(served: Served, path: str) -> None:
     file = served.out / (path.lstrip("/") + ("index.html" if path.endswith("/") else ""))
-    status, headers, body = _get(served.port, path, Accept_Encoding="gzip, deflate")
+    status, headers, body = get(served.port, path, Accept_Encoding="gzip, deflate")
     vary = "Accept-Encoding, Sec-Fetch-Dest" if path.endswith((".atom", ".rss")) else "Accept-Encoding"
     assert (status, headers.get("content-encoding"), headers.get("vary")) == (200, "gzip", vary)
     assert body == file.with_name(file.name + ".gz").read_bytes(), "sent as written, not compressed again"
@@ -298,14 +287,14 @@ def test_nginx_sends_the_precompressed_sibling_to_a_gzip_client(served: Served, 
 @pytest.mark.tools
 @pytest.mark.parametrize("encoding", ["", "gzip"])
 def test_nginx_answers_conditional_requests_with_304(served: Served, encoding: str) -> None:
-    status, headers, body = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding)
+    status, headers, body = get(served.port, "/topics/ai.atom", Accept_Encoding=encoding)
     assert status == 200 and body
     for condition in ({"If_None_Match": headers["etag"]}, {"If_Modified_Since": headers["last-modified"]}):
-        again, again_headers, again_body = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding,
+        again, again_headers, again_body = get(served.port, "/topics/ai.atom", Accept_Encoding=encoding,
                                                 **condition)
         assert (again, again_body) == (304, b""), condition
         assert again_headers["cache-control"] == headers["cache-control"]
-    changed, _, _ = _get(served.port, "/topics/ai.atom", Accept_Encoding=encoding, If_None_Match='"other"')
+    changed, _, _ = get(served.port, "/topics/ai.atom", Accept_Encoding=encoding, If_None_Match='"other"')
     assert changed == 200
 
 
@@ -314,7 +303,7 @@ def test_nginx_answers_conditional_requests_with_304(served: Served, encoding: s
                                   "/.feeds-tmp-feed.atom.123"])
 def test_nginx_answers_404_with_the_live_servers_text(served: Served, path: str) -> None:
     live = create_app(served.settings, watch=False).test_client().get(path)
-    status, headers, body = _get(served.port, path, Accept_Encoding="gzip")
+    status, headers, body = get(served.port, path, Accept_Encoding="gzip")
     assert (status, live.status_code) == (404, 404)
     assert (body, headers["content-type"]) == (live.data, live.headers["content-type"])
     assert headers["x-content-type-options"] == "nosniff" and "cache-control" not in headers
@@ -322,7 +311,7 @@ def test_nginx_answers_404_with_the_live_servers_text(served: Served, path: str)
 
 @pytest.mark.tools
 def test_nginx_redirects_a_folder_without_its_slash(served: Served) -> None:
-    status, headers, _ = _get(served.port, "/topics/ai")
+    status, headers, _ = get(served.port, "/topics/ai")
     assert (status, headers["location"]) == (301, "/topics/ai/")
 
 
@@ -337,7 +326,7 @@ def test_a_build_without_precompress_is_never_served_an_old_sibling(tmp_path: Pa
     record.write_text(record.read_text(encoding="utf-8").replace("Face for sale", "Faces for sale"))
     _build_with_conf(runner, records_dir, out, conf, port)
     with serving(tmp_path, conf, port):
-        status, headers, body = _get(port, "/feed.atom", Accept_Encoding="gzip")
+        status, headers, body = get(port, "/feed.atom", Accept_Encoding="gzip")
     assert (status, headers.get("content-encoding")) == (200, "gzip"), "compressed on the fly instead"
     assert gzip.decompress(body) == (out / "feed.atom").read_bytes()
     assert b"Faces for sale" in gzip.decompress(body)
@@ -350,7 +339,7 @@ def test_the_commented_brotli_line_works_with_debians_module(tmp_path: Path, run
     out, conf, port = tmp_path / "site", tmp_path / "feeds.conf", free_port()
     _build_with_conf(runner, SEEDS, out, conf, port, "--precompress")
     with serving(tmp_path, conf, port, brotli_static=True):
-        status, headers, body = _get(port, "/feed.rss", Accept_Encoding="br, gzip")
+        status, headers, body = get(port, "/feed.rss", Accept_Encoding="br, gzip")
     assert (status, headers.get("content-encoding")) == (200, "br")
     assert body == (out / "feed.rss.br").read_bytes()
     assert brotli.decompress(body) == (out / "feed.rss").read_bytes()

@@ -11,7 +11,6 @@ fresh catalog, answers the same.
 
 from __future__ import annotations
 
-import http.client
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ import pytest
 
 from feeds.live import network_filesystem
 
-from .nginx_server import free_port, serving
+from .nginx_server import free_port, get, serving
 from .test_live_server import SEEDS, Server, eventually, start_server, stop, write_record
 
 pytestmark = pytest.mark.tools
@@ -45,17 +44,6 @@ server {{
     }}
 }}
 """
-
-
-def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers by lower-case name, body) of one GET to 127.0.0.1:`port`."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
 
 
 @dataclass
