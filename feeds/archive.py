@@ -74,6 +74,14 @@ def label(key: str, part: int = 0) -> str:
     return _day(date.fromisoformat(key))
 
 
+def first(key: str) -> tuple[str, int]:
+    """Where the page of `key` starts: its first day (ISO) and part (0 for whole days).  A feed's
+    pages never overlap, so this orders them, oldest first, from their keys alone."""
+    start = key.partition("_")[0]
+    day, _, part = start.partition("-p")
+    return (day + "-01-01")[:10], int(part or 0)
+
+
 def _day(found: date) -> str:
     return f"{found.day} {found:%B} {found.year:04d}"
 

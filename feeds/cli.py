@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from .build import BuildReport, build_site
 from .catalog import Catalog, Counts, Progress, with_catalog
-from .errors import FeedsError, Problem
+from .errors import FeedsError, Problem, SettingsError
 from .nginx import check_server_block, write_server_block
 from .records import RECORD_SUFFIXES
 from .settings import OPTIONS_BY_NAME, Settings, describe, load_settings, replace
@@ -63,13 +64,12 @@ def _report(problems: Iterable[Problem]) -> tuple[int, int]:
 
 
 @contextmanager
-def _progress(enabled: bool, total_hint: str) -> Iterator[Progress | None]:
-    """A progress bar on a terminal, nothing elsewhere."""
-    if not enabled:
+def _progress(length: Callable[[], int], label: str) -> Iterator[Progress | None]:
+    """A progress bar on a terminal (standard error), nothing elsewhere."""
+    if not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=_count(total_hint), label="reading records",
-                           file=sys.stderr) as bar:
+    with click.progressbar(length=length(), label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
@@ -139,7 +139,7 @@ def build(strict: bool, timings: bool, watch: bool, nginx_conf: Path | None, **c
         if watch:
             _watch(settings, timings, nginx_conf)
             return
-        with _progress(sys.stderr.isatty(), settings.records) as progress:
+        with _progress(lambda: _count(settings.records), "reading records") as progress:
             report = build_site(settings, progress)
         if nginx_conf:
             write_server_block(nginx_conf, settings)
@@ -148,7 +148,7 @@ def build(strict: bool, timings: bool, watch: bool, nginx_conf: Path | None, **c
     _built(report, timings)
     out = os.path.realpath(settings.out)
     click.echo(f"feeds written to {out}/ (start with {os.path.join(out, 'feed.atom')})")
-    _notify(settings, report)
+    _notify(settings, report.export.paths_written)
     if nginx_conf:
         click.echo(f"nginx server block written to {nginx_conf} (set its listen and server_name)")
     if strict and report.counts.skipped:
@@ -175,12 +175,13 @@ def _told(outcome: Outcome) -> None:
         click.echo(f"websub: {outcome}")
 
 
-def _notify(settings: Settings, report: BuildReport, notifier: Notifier | None = None) -> None:
-    """Ping the WebSub hubs with the feeds whose bytes the build changed: in the background for a
-    watching build (`notifier`), else waited for (within the notifier's time bound) before exiting."""
+def _notify(settings: Settings, changed: Iterable[str], notifier: Notifier | None = None) -> None:
+    """Ping the WebSub hubs with the feeds among the site paths whose bytes changed (a build's files
+    written, a publish's objects uploaded): in the background for a watching build (`notifier`),
+    else waited for (within the notifier's time bound) before exiting."""
     if not settings.hubs:
         return
-    urls = topic_urls(settings, report.export.paths_written)
+    urls = topic_urls(settings, changed)
     if notifier is not None:
         notifier.publish(urls)
         return
@@ -207,7 +208,7 @@ def _watch(settings: Settings, timings: bool, nginx_conf: Path | None) -> None:
     def built(report: BuildReport) -> None:
         nonlocal first
         _built(report, timings)
-        _notify(settings, report, notifier)
+        _notify(settings, report.export.paths_written, notifier)
         if first:
             click.echo(f"feeds written to {out}/; watching {os.path.realpath(settings.records)}/ "
                        "for changes (Ctrl-C stops)")
@@ -250,6 +251,60 @@ def check(**cli: Any) -> None:
                f"{counts.skipped} skipped; "
                f"{errors} errors, {warnings} warnings")
     sys.exit(1 if counts.skipped else 0)
+
+
+def _endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    parts = urlsplit(value or "")
+    if value is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise click.BadParameter(f"{value!r} is not an http(s) URL (like https://s3.example.net or "
+                                 "http://127.0.0.1:9000)")
+    return value
+
+
+@main.command()
+@_settings_options
+@click.argument("target", metavar="s3://BUCKET/PREFIX")
+@click.option("--out", help="Folder `feeds build` wrote the site to.")
+@click.option("--endpoint-url", callback=_endpoint,
+              help="URL of an S3-compatible store other than AWS S3 (MinIO, Cloudflare R2, Backblaze B2, …).")
+@click.option("--gzip", "gzipped", is_flag=True,
+              help="Upload each file's .gz (from `feeds build --precompress`) as the file, with "
+                   "Content-Encoding: gzip, for a CDN that unpacks it for clients without gzip.")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted; change nothing.")
+def publish(target: str, endpoint_url: str | None, gzipped: bool, dry_run: bool, **cli: Any) -> None:
+    """Upload the site under --out to a bucket: the files that changed, then delete what it no longer has.
+
+    Credentials and region are AWS's usual ones (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+    AWS_PROFILE, ~/.aws/config, an instance role; AWS_DEFAULT_REGION).
+    """
+    try:  # boto3 is only needed here
+        from .bucket import parse_target
+        from .publish import publishing
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("boto3", "botocore"):
+            raise
+        raise click.ClickException("feeds publish needs boto3: pip install 'feeds[s3]'") from None
+    try:
+        where = parse_target(target)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint="'s3://BUCKET/PREFIX'") from None
+    try:
+        settings = _load(**cli)
+        with publishing(where, settings, endpoint_url, gzipped) as publication:
+            for warning in publication.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            if dry_run:
+                for line in publication.planned():
+                    click.echo(line)
+                click.echo(publication.summary())
+                return
+            with _progress(lambda: len(publication.uploads) + len(publication.deletes),
+                           "publishing") as progress:
+                report = publication.perform(progress)
+    except FeedsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+    _notify(settings, report.changed)
 
 
 def _few_arenas() -> None:

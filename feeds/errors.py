@@ -5,7 +5,8 @@
     ├── StoreError      the record folder itself cannot be read
     ├── ExportError     the output folder cannot be written
     ├── CacheBusy       another process held the record cache for longer than we wait
-    └── ServeError      the live server cannot listen where it was told to
+    ├── ServeError      the live server cannot listen where it was told to
+    └── PublishError    the static export cannot be published to the bucket
 
 Problems with single records are not exceptions: a bad record is skipped and
 reported as a `Problem` (file, field, message) so that the rest of the store
@@ -41,6 +42,11 @@ class CacheBusy(FeedsError):
 
 class ServeError(FeedsError):
     """The live server cannot listen on the address and port it was given."""
+
+
+class PublishError(FeedsError):
+    """The export cannot be published to the bucket (none there, credentials refused, no network);
+    what the bucket held stays a consistent site, and the next publish completes it."""
 
 
 class Severity(StrEnum):

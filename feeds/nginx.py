@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 from .errors import ExportError, SettingsError
 from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
-from .render import FORMATS
 from .settings import Settings
-from .site import FOR_PEOPLE, HTML, JS, OPML, STYLED, TEXT, XML, XSL
+from .site import FOR_PEOPLE, STYLED, content_types
 
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 EMBED_HEADERS = {"Content-Security-Policy": EMBED_CSP}  # an embed is made to be framed
@@ -25,9 +24,7 @@ EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-re
 
 def media_types() -> dict[str, str]:
     """The media type of each file extension of the site, as the live server sends it (no charset)."""
-    types = {f.extension.lstrip("."): f.media_type for f in FORMATS.values()}
-    types.update(html=HTML, opml=OPML, js=JS, ico="image/x-icon", xml=XML, xsl=XSL, txt=TEXT)
-    return {ext: media.partition(";")[0] for ext, media in types.items()}
+    return {ext: media.partition(";")[0] for ext, media in content_types().items()}
 
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}  # all nginx reads in "..."

@@ -34,6 +34,11 @@ class Format:
     label: str
     render: Callable[[FeedSpec, Settings], bytes]
 
+    @property
+    def content_type(self) -> str:
+        """The Content-Type a feed of this format is sent with (every feed is UTF-8)."""
+        return f"{self.media_type}; charset=utf-8"
+
 
 def _date(moment: datetime) -> str:
     return moment.isoformat()

@@ -45,6 +45,7 @@ OPML = "text/x-opml; charset=utf-8"
 JS = "text/javascript; charset=utf-8"
 XML = "application/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+ICON = "image/x-icon"  # a PNG inside an ICO: no charset
 # The feeds' XSLT stylesheet.  Every browser that runs XSLT loads a stylesheet served as an XML type;
 # application/xml is the one they all accept (Chromium also takes application/xslt+xml and text/xsl,
 # not all servers know those) and the one static hosts such as GitHub Pages send for .xsl.
@@ -55,11 +56,20 @@ XSL = XML
 # the same bytes as application/xml, which both render through feed.xsl; readers get the feed's own type.
 STYLED = (".atom", ".rss")
 FOR_PEOPLE = XML
+ARCHIVE_MAX_AGE = 86400  # seconds caches may keep a closed archive page (back-dated stories change it)
 Source = FeedSpec | Plan | None  # what a file is made from: a feed, every feed, or nothing
 Maker = Callable[[Any, Settings], bytes]
 Full = Callable[[tuple[Any, ...]], tuple[Record, ...]]  # the full records of a spec's refs
 Headlines = Callable[[tuple[Any, ...]], Sequence[Headline]]  # the headlines of refs
 Archived = Callable[[FeedSpec], tuple[Any, ...]]  # the refs of an archive page spec
+
+
+def content_types() -> dict[str, str]:
+    """The Content-Type of each file extension of the site (``atom``, ``html``, …), as the live
+    server sends it to a feed reader: the static hosts (nginx, a bucket) send the same."""
+    types = {f.extension.lstrip("."): f.content_type for f in FORMATS.values()}
+    types.update(html=HTML, opml=OPML, js=JS, ico=ICON, xml=XML, xsl=XSL, txt=TEXT)
+    return types
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ def feed_artifacts(spec: FeedSpec, settings: Settings, pages: list[FeedSpec] | N
     def digest() -> str:
         return feed_digest(spec, settings)
 
-    files = [Artifact(feed_path(spec, fmt), f"{f.media_type}; charset=utf-8", digest,
+    files = [Artifact(feed_path(spec, fmt), f.content_type, digest,
                       _feed_maker(fmt), spec)
              for fmt, f in FORMATS.items()]
     if spec.kind is not ALL:  # the all-items feed's page is the index
@@ -187,7 +197,7 @@ def archive_artifacts(page: FeedSpec, settings: Settings) -> list[Artifact]:
     def digest() -> str:
         return feed_digest(page, settings)
 
-    return [*(Artifact(feed_path(page, fmt), f"{f.media_type}; charset=utf-8", digest, _feed_maker(fmt), page)
+    return [*(Artifact(feed_path(page, fmt), f.content_type, digest, _feed_maker(fmt), page)
               for fmt, f in FORMATS.items()),
             _page_artifact(page, digest)]
 
@@ -236,7 +246,7 @@ def site_artifacts(plan: Plan, settings: Settings, only: set[str] | None = None)
         Artifact("robots.txt", TEXT, lambda: _hash("robots", settings.base_url),
                  lambda s, st: render_robots(st)),
         Artifact("embed.js", JS, lambda: _hash("js", EMBED_JS), lambda s, st: EMBED_JS),
-        Artifact("favicon.ico", "image/x-icon", lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
+        Artifact("favicon.ico", ICON, lambda: _hash("ico", FAVICON), lambda s, st: FAVICON),
     ]
     if settings.stylesheet:
         files.append(Artifact("feed.xsl", XSL, lambda: _hash("xsl", STYLESHEET), lambda s, st: STYLESHEET))

@@ -33,10 +33,9 @@ from .live import Body, LiveSite, Stamp
 from .pages import EMBED_CSP, NOT_FOUND, PAGE_CSP
 from .records import MAX_NUMBER
 from .settings import Settings, load_settings
-from .site import FOR_PEOPLE, STYLED
+from .site import ARCHIVE_MAX_AGE, FOR_PEOPLE, STYLED
 
 bp = Blueprint("feeds", __name__)
-ARCHIVE_MAX_AGE = 86400  # seconds caches may keep a closed archive page (back-dated stories change it)
 FAST_KEY = "feeds.fast"  # in the WSGI environ: the fast path and its stamp, for the view to keep its answer
 
 

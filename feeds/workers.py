@@ -1,4 +1,5 @@
-"""Work spread over every core: forked processes, results in order, a clean stop on an early exit."""
+"""Work spread out: over every core (forked processes), or over many requests that wait on the
+network (threads); results in order, a clean stop on an early exit."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+Progress = Callable[[int], None]  # told how many more pieces of work are done
 
 
 def in_order(work: Callable[[Job], Result], jobs: Sequence[Job], processes: int) -> Iterator[Result]:
@@ -45,3 +50,21 @@ def end_with(caller: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="feeds-orphan-check", daemon=True).start()
+
+
+def each(pool: ThreadPoolExecutor, work: Callable[[Job], Result], items: Sequence[Job],
+         progress: Progress | None = None) -> list[Result]:
+    """`work(item)` for every item, at once in `pool`, in order; the first error stops what has
+    not started (a missing bucket fails one request, not thirty thousand)."""
+    futures = [pool.submit(work, item) for item in items]
+    try:
+        results = []
+        for future in futures:
+            results.append(future.result())
+            if progress is not None:
+                progress(1)
+        return results
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise

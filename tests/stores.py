@@ -83,9 +83,9 @@ class Site:
 
 
 def build_into(records: Path, out: Path, **overrides: Any) -> Site:
-    """Build `records` into `out` with the test base URL and site title."""
-    settings = Settings.make(records=str(records), out=str(out), base_url=BASE_URL,
-                             site_title=SITE_TITLE, **overrides)
+    """Build `records` into `out` with the test base URL and site title (unless `overrides` name others)."""
+    settings = Settings.make(records=str(records), out=str(out),
+                             **{"base_url": BASE_URL, "site_title": SITE_TITLE, **overrides})
     return Site(build_site(settings), settings, out)
 
 
