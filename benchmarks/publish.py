@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """`feeds publish` to an S3 API: a first publish, a publish with nothing changed, and one after a
-one-record change.
+one-record change, each against ``aws s3 sync --delete`` of the same files in the same run.
 
 Not a test.  Given an export `feeds build` wrote (``--out``) from a record folder (``--records``),
 it starts moto's S3 server (``ThreadedMotoServer``) on 127.0.0.1 in this process, then `--runs`
 times, each into a new bucket: times ``python -m feeds publish`` (a process of its own, from
 spawn to exit) into the empty bucket, again with nothing changed, then rewrites the title of the
 newest published record (``workload.Edits``), rebuilds with ``feeds build`` (not timed) and times
-the publish of that change.  Prints medians (with the range) and the objects each publish
-uploaded and deleted, as a Markdown table.  The record is put back and the export rebuilt at the
+the publish of that change; the AWS CLI syncs the same folder into a bucket of its own at each
+step, as the peer (it compares sizes and modification times, and sends no media types of ours).
+Prints medians (with the range) and the objects each publish uploaded and deleted, as a Markdown
+table.  The record is put back and the export rebuilt at the
 end.
 
     .venv/bin/python benchmarks/gen_corpus.py --n 2000 --out /tmp/pub/records
@@ -67,6 +69,22 @@ def timed_publish(bucket: str, out: Path, endpoint: str, settings: list[str],
     return seconds, int(found.group(1)), int(found.group(2))
 
 
+def timed_sync(aws: str, bucket: str, out: Path, endpoint: str,
+               env: dict[str, str]) -> tuple[float, int, int]:
+    """The peer: seconds ``aws s3 sync --delete`` of the same files took (the siblings and dot files
+    left out, as the publisher leaves them), and the objects it uploaded and deleted."""
+    started = time.perf_counter()
+    done = subprocess.run([aws, "s3", "sync", str(out), f"s3://{bucket}/", "--delete", "--no-progress",
+                           "--exclude", "*.gz", "--exclude", "*.br", "--exclude", ".*", "--exclude", "*/.*",
+                           "--endpoint-url", endpoint], env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"aws s3 sync failed:\n{done.stdout}{done.stderr}")
+    lines = done.stdout.splitlines()
+    return (seconds, sum(line.startswith("upload:") for line in lines),
+            sum(line.startswith("delete:") for line in lines))
+
+
 def reset(endpoint: str) -> None:
     """Forget every bucket and object moto holds."""
     with urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"),
@@ -89,6 +107,9 @@ def main() -> None:
     parser.add_argument("--records", type=Path, required=True, help="the record folder it was built from")
     parser.add_argument("--runs", type=int, default=3, help="runs, each into a new bucket (default 3)")
     parser.add_argument("--settings", help="the settings file the export was built with")
+    parser.add_argument("--aws", default=str(HERE.parent / ".venv-aws" / "bin" / "aws"),
+                        help="the AWS CLI, timed as the peer (`aws s3 sync --delete`; benchmarks/setup.sh "
+                             "installs it in .venv-aws); 'none' to leave it out")
     args = parser.parse_args()
     settings = ["--settings", args.settings] if args.settings else []
     build = ["build", "--records", str(args.records), "--out", str(args.out), *settings]
@@ -107,27 +128,38 @@ def main() -> None:
     endpoint = "http://{}:{}".format(*server.get_host_and_port())
     newest = workload.newest_published(args.records)[0]
     results: dict[str, list[tuple[float, int, int]]] = {step: [] for step in STEPS}
+    aws = None if args.aws == "none" else args.aws
+    peer: dict[str, list[tuple[float, int, int]]] = {step: [] for step in STEPS}
     files = sum(1 for p in args.out.rglob("*") if p.is_file() and p.suffix not in (".gz", ".br")
                 and not any(part.startswith(".") for part in p.relative_to(args.out).parts))
     try:
         with workload.editing(args.records) as edits:
             for run in range(args.runs):
-                bucket = f"feeds-bench-{run}"
-                boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-                results[STEPS[0]].append(timed_publish(bucket, args.out, endpoint, settings, env))
-                results[STEPS[1]].append(timed_publish(bucket, args.out, endpoint, settings, env))
-                edits.rewrite(newest, f"Changed{run}:")
-                feeds(*build, env=env)
-                results[STEPS[2]].append(timed_publish(bucket, args.out, endpoint, settings, env))
+                bucket, synced = f"feeds-bench-{run}", f"aws-sync-{run}"
+                for name in (bucket, synced):
+                    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+                for step in STEPS:
+                    if step == "one record changed":
+                        edits.rewrite(newest, f"Changed{run}:")
+                        feeds(*build, env=env)
+                    results[step].append(timed_publish(bucket, args.out, endpoint, settings, env))
+                    if aws:
+                        peer[step].append(timed_sync(aws, synced, args.out, endpoint, env))
                 reset(endpoint)
     finally:
         server.stop()
         feeds(*build, env=env)  # the export as the records are again
     load = os.getloadavg()
-    print("| publish | seconds (median, range) | uploaded | deleted |\n|---|---:|---:|---:|")
+    print("| publish | feeds publish, s | uploaded | deleted | aws s3 sync, s | uploaded | deleted "
+          "| ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for step, rows in results.items():
+        synced = peer[step]
+        versus = (f"{spread([r[0] for r in synced])} | {counted([r[1] for r in synced])} | "
+                  f"{counted([r[2] for r in synced])} | "
+                  f"{statistics.median(r[0] for r in rows) / statistics.median(r[0] for r in synced):.2f}x"
+                  if synced else "– | – | – | –")
         print(f"| {step} | {spread([r[0] for r in rows])} | {counted([r[1] for r in rows])} | "
-              f"{counted([r[2] for r in rows])} |")
+              f"{counted([r[2] for r in rows])} | {versus} |")
     print(f"\n{files:,} files in {args.out}, {args.runs} run(s), each into a new bucket of moto's server "
           f"on 127.0.0.1; `python -m feeds publish` timed from spawn to exit; load average at the end "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.")

@@ -23,3 +23,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev,serve]'
 echo "benchmarks: ready (hugo, nginx, wrk, time; venv with gunicorn, feedparser, lxml)"
+# The AWS CLI, the peer of benchmarks/publish.py, in a venv of its own: it pins a botocore of its own.
+[ -x .venv-aws/bin/aws ] || { python3 -m venv .venv-aws && .venv-aws/bin/pip install -q awscli; }
