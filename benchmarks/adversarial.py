@@ -9,7 +9,7 @@ record is read as `feeds build` reads it (from its file, through
 record, the worst first.  The target: the worst under 1 s.
 
     .venv/bin/python benchmarks/adversarial.py                 # table on stdout
-    .venv/bin/python benchmarks/adversarial.py --write-readme  # and into README.md
+    .venv/bin/python benchmarks/adversarial.py --write-docs  # and into docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from report import write_readme  # noqa: E402
+from report import write_section  # noqa: E402
 
 from feeds.catalog.scan import read_file, scan  # noqa: E402
 from feeds.settings import Settings  # noqa: E402
@@ -210,8 +210,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="reads of each record; the table gives medians")
     ap.add_argument("--size", type=int, default=RECORD_BYTES, help="bytes of each record")
     ap.add_argument("--only", default="", help="comma-separated patterns to run (default: all)")
-    ap.add_argument("--write-readme", action="store_true",
-                    help=f"write the table between {START} and {END} in README.md")
+    ap.add_argument("--write-docs", action="store_true",
+                    help=f"write the table between {START} and {END} in docs/benchmarks.md")
     args = ap.parse_args()
     families = [f for f in FAMILIES if not args.only or f in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="feeds-adversarial-") as tmp:
@@ -225,8 +225,9 @@ def main() -> None:
         results = time_reads(folder, args.runs)
     text = table(results, labels, args.runs)
     print(text)
-    if args.write_readme:
-        written = write_readme(REPO / "README.md", text, REPO / "benchmarks" / "ADVERSARIAL.md", START, END)
+    if args.write_docs:
+        written = write_section(REPO / "docs" / "benchmarks.md", text, REPO / "benchmarks" / "ADVERSARIAL.md",
+                                START, END)
         print(f"wrote {written}")
 
 

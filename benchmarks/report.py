@@ -212,13 +212,14 @@ def section(res: Results, sizes: list[int], runs: int, about: str, million_runs:
             + (f"\nNotes:\n\n{notes}\n" if notes else ""))
 
 
-def write_readme(readme: Path, text: str, fallback: Path, start: str = START, end: str = END) -> Path:
-    """Replace the text between the markers `start` and `end` in `readme`; without them, write `fallback`."""
-    content = readme.read_text(encoding="utf-8") if readme.exists() else ""
+def write_section(doc: Path, text: str, fallback: Path, start: str = START, end: str = END) -> Path:
+    """Replace the text between the markers `start` and `end` in `doc` (docs/benchmarks.md, where every
+    measurement is kept; the README is a user's guide); without them, write `fallback`."""
+    content = doc.read_text(encoding="utf-8") if doc.exists() else ""
     if start in content and end in content.split(start, 1)[1]:
         head, rest = content.split(start, 1)
-        readme.write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
-        return readme
-    print(f"warning: no {start} ... {end} markers in {readme}; writing {fallback} instead")
+        doc.write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+        return doc
+    print(f"warning: no {start} ... {end} markers in {doc}; writing {fallback} instead")
     fallback.write_text(f"# Benchmark results\n\n{start}\n{text}\n{end}\n", encoding="utf-8")
     return fallback

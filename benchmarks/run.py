@@ -2,7 +2,7 @@
 """Benchmark `feeds build` against Hugo and Pelican on the same generated corpus.
 
     .venv/bin/python benchmarks/run.py --sizes 10000,100000 [--runs 3] [--million]
-        [--peers hugo,pelican] [--write-readme]
+        [--peers hugo,pelican] [--write-docs]
 
 For each N: generate the corpus once (cached under --work), then per run a
 cold build, a rebuild with nothing changed, after 1 record changed, after 100
@@ -73,8 +73,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--shared", type=Path, default=SHARED, help="the ../shared folder (bench/, validate/)")
     ap.add_argument("--validate", action="store_true",
                     help="run validate-feeds --skip w3c on feeds' output after the first run (slow)")
-    ap.add_argument("--write-readme", action="store_true",
-                    help="write the table between the bench markers of README.md")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="write the table between the bench markers of docs/benchmarks.md")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.million else [])
     args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -283,11 +283,9 @@ def main() -> None:
     machine += f"\n- load average when it ended: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     text = report.section(res, args.sizes, args.runs, machine, args.million_runs)
     print(text)
-    if args.write_readme:
-        written = report.write_readme(REPO / "README.md", text, REPO / "benchmarks" / "RESULTS.md")
-        print(f"wrote {written}", file=sys.stderr)
-        written = report.write_readme(REPO / "docs" / "benchmarks.md", text,
-                                      REPO / "benchmarks" / "RESULTS.md")
+    if args.write_docs:
+        written = report.write_section(REPO / "docs" / "benchmarks.md", text,
+                                       REPO / "benchmarks" / "RESULTS.md")
         print(f"wrote {written}", file=sys.stderr)
 
 
