@@ -339,7 +339,7 @@ def serve(host: str, port: int, workers: int | None, **cli: Any) -> None:
             settings = replace(settings, base_url=f"http://{_url_host(host)}:{port}/")
         app = None
         if workers:  # the workers make their own apps, from a catalog read here first
-            warning = prepare(settings)
+            _, warning = prepare(settings)
             if warning:
                 click.echo(f"warning: {warning}", err=True)
         else:
