@@ -243,11 +243,6 @@ def env_name(option: Option) -> str:
     return "FEEDS_" + option.name.upper()
 
 
-def describe() -> list[tuple[str, str, str]]:
-    """(name, default, help) for every setting, for the README and ``--help``."""
-    return [(o.name, repr(o.default), o.help) for o in OPTIONS]
-
-
 def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of `settings` with `changes` applied and checked."""
     values = dataclasses.asdict(settings)
