@@ -70,16 +70,25 @@ class BuildReport:
 
     def summary(self) -> str:
         """The one-line summary the CLI ends with."""
-        c = self.counts
         return (
-            f"read {c.files} records: {c.published} published, "
-            f"{c.unpublished} unpublished, {c.duplicates} duplicates, "
-            f"{c.skipped} skipped; "
-            f"{c.feeds} feeds, {self.export.files} files, "
+            f"{self.counts.summary()}, {self.export.files} files, "
             f"{self.export.changed} changed; {self.seconds:.2f}s"
             f"{' (nothing changed since the last build)' if self.unchanged else ''}"
-            f"{NOTHING_PUBLISHED if not c.published else ''}"
+            f"{NOTHING_PUBLISHED if not self.counts.published else ''}"
         )
+
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as ``feeds build --json`` prints it, for CI: a stable object whose keys the
+        README documents (new keys may be added; none is renamed or removed)."""
+        c = self.counts
+        return {"read": c.files, "published": c.published, "unpublished": c.unpublished,
+                "duplicates": c.duplicates, "skipped": c.skipped, "feeds": c.feeds,
+                "files": self.export.files, "changed": self.export.changed,
+                "seconds": round(self.seconds, 3), "unchanged": self.unchanged,
+                "problems": [{"file": p.file, "field": p.field, "message": p.message,
+                              "severity": str(p.severity)} for p in self.problems],
+                "warnings": list(self.warnings)}
 
 
 def _intact(where: str, known: Output | None) -> bool:

@@ -41,10 +41,12 @@ from .catalog import (
     Catalog,
     Changes,
     Commits,
+    Counts,
     Ref,
     busy,
     open_catalog,
     scan,
+    survey,
     unusable,
     unusable_warning,
     with_catalog,
@@ -107,13 +109,13 @@ def _etag(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-def prepare(settings: Settings) -> str | None:
-    """Bring the catalog of `settings` up to date, and close it; a warning when its file cannot be
-    used.  Run before server workers start: a bad folder is then one error, not a worker dying at
-    every start, and the workers find the store read (with every core) instead of racing to."""
-    records = Path(settings.records)
-    _, warning = with_catalog(settings, lambda catalog: catalog.update(records, settings))
-    return warning
+def prepare(settings: Settings) -> tuple[Counts, str | None]:
+    """Bring the catalog of `settings` up to date, and close it; what the store holds, and a warning
+    when its file cannot be used.  Run before server workers start: a bad folder is then one error,
+    not a worker dying at every start, and the workers find the store read (with every core)
+    instead of racing to."""
+    (_, counts), warning = with_catalog(settings, lambda catalog: survey(catalog, settings))
+    return counts, warning
 
 
 def server_name(settings: Settings) -> str:
@@ -156,6 +158,11 @@ class LiveSite:
             log.warning("another process has been reading the store into %s for over a minute; serving "
                         "what it wrote so far until it is done", self._writer.path)
             self._dirty.set()
+
+    def counts(self) -> Counts:
+        """What the store holds, as last read (the summary `feeds serve` starts with)."""
+        with self._reading() as reader:
+            return reader.counts(self._problems or ())
 
     def _use(self, writer: Catalog) -> None:
         """Serve from `writer`'s catalog (with both locks held, or before serving): a file gets a

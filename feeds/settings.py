@@ -210,26 +210,37 @@ def load_settings(
     **cli: Any,
 ) -> Settings:
     """Defaults, then the settings file, then FEEDS_* variables, then `cli` (None = unset)."""
+    return explain_settings(settings_file, environ, **cli)[0]
+
+
+def explain_settings(
+    settings_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **cli: Any,
+) -> tuple[Settings, dict[str, str]]:
+    """The settings `load_settings` gives, and where each one's value came from: ``default``, the
+    settings file's path, a ``FEEDS_*`` variable or ``command line`` (for ``feeds settings``)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {o.name: o.default for o in OPTIONS}
+    sources = dict.fromkeys(values, "default")
     chosen = settings_file or env.get("FEEDS_SETTINGS")
     path = Path(chosen) if chosen else Path(SETTINGS_FILE)
     if chosen or path.is_file():
         for name, raw in read_settings_file(path).items():
-            values[name] = _coerce(_option(name), raw, str(path))
+            values[name], sources[name] = _coerce(_option(name), raw, str(path)), str(path)
     for option in OPTIONS:
-        key = "FEEDS_" + option.name.upper()
+        key = env_name(option)
         if key in env:
-            values[option.name] = _coerce(option, env[key], key)
+            values[option.name], sources[option.name] = _coerce(option, env[key], key), key
     for name, raw in cli.items():
         if raw is not None:
-            values[name] = _coerce(_option(name), raw, "command line")
-    return Settings(**_checked(values))
+            values[name], sources[name] = _coerce(_option(name), raw, "command line"), "command line"
+    return Settings(**_checked(values)), sources
 
 
-def describe() -> list[tuple[str, str, str]]:
-    """(name, default, help) for every setting, for the README and ``--help``."""
-    return [(o.name, repr(o.default), o.help) for o in OPTIONS]
+def env_name(option: Option) -> str:
+    """The environment variable that sets `option`: ``FEEDS_<NAME>``."""
+    return "FEEDS_" + option.name.upper()
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

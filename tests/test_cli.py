@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -375,15 +377,171 @@ def test_an_unknown_setting_names_the_settings_file(runner: CliRunner, seeds_dir
     assert "feeds.toml" in result.stderr, f"the error must say which file:\n{shown(result)}"
 
 
-def test_help_documents_every_setting_with_its_default(runner: CliRunner) -> None:
+# -- feeds settings: every setting, its value, where it came from (issue 18) ------------------------
+
+
+def test_feeds_settings_shows_every_setting_its_value_and_where_it_came_from(
+        runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
     from feeds.settings import OPTIONS
 
-    result = runner.invoke(main, ["--help"])
+    (in_tmp / "feeds.toml").write_text('site_title = "From the file"\nlimit = 7\n', encoding="utf-8")
+    result = runner.invoke(main, ["settings", "--json"], env={"FEEDS_LIMIT": "9", "FEEDS_DRAFTS": "yes"})
     assert result.exit_code == 0, shown(result)
-    help_text = " ".join(result.stdout.split())
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert list(rows) == [option.name for option in OPTIONS]
     for option in OPTIONS:
-        assert option.name in help_text, f"--help does not document {option.name}"
-        assert f"default {option.default!r}" in help_text, f"--help: {option.name}'s default"
+        row = rows[option.name]
+        assert (row["default"], row["help"], row["env"]) == (
+            option.default, option.help, "FEEDS_" + option.name.upper()), row
+    assert (rows["site_title"]["value"], rows["site_title"]["source"]) == ("From the file", "feeds.toml")
+    assert (rows["limit"]["value"], rows["limit"]["source"]) == (9, "FEEDS_LIMIT"), "the environment wins"
+    assert (rows["drafts"]["value"], rows["drafts"]["source"]) == (True, "FEEDS_DRAFTS")
+    out = rows["out"]
+    assert (out["value"], out["source"], out["option"]) == ("public", "default", "--out"), out
+    text = runner.invoke(main, ["settings"], env={"FEEDS_LIMIT": "9"}).stdout
+    assert "limit = 9  (from FEEDS_LIMIT)" in text, text
+    assert 'site_title = "From the file"  (from feeds.toml)' in text, text
+    assert "records = \"seeds\"  (default)" in text, text
+    assert all(" ".join(option.help.split()) in " ".join(text.split()) for option in OPTIONS), text
+
+
+def test_feeds_settings_reads_the_named_file_and_refuses_a_bad_one_in_one_line(
+        runner: CliRunner, tmp_path: Path, in_tmp: Path) -> None:
+    named = tmp_path / "other.toml"
+    named.write_text("[feeds]\nlimit = 3\n", encoding="utf-8")
+    result = runner.invoke(main, ["settings", "--settings", str(named)])
+    assert result.exit_code == 0 and f"limit = 3  (from {named})" in result.stdout, shown(result)
+    named.write_text("limit = 0\n", encoding="utf-8")
+    result = runner.invoke(main, ["settings", "--settings", str(named)])
+    assert result.exit_code == 1 and "limit" in result.stderr and str(named) in result.stderr, shown(result)
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output, shown(result)
+
+
+# -- feeds list (issue 18) ----------------------------------------------------------------------------
+
+
+def test_feeds_list_names_every_seed_feed_with_its_entries_newest_date_and_urls(
+        runner: CliRunner, seeds_dir: Path, in_tmp: Path) -> None:
+    base = "https://news.example.org/"
+    result = runner.invoke(main, ["list", "--records", str(seeds_dir), "--base-url", base, "--json"])
+    assert result.exit_code == 0, shown(result)
+    feeds = json.loads(result.stdout)
+    assert sorted(f["stem"] for f in feeds) == sorted(SEED_FEEDS), "the feeds a build writes"
+    first = feeds[0]
+    assert (first["kind"], first["key"], first["stem"], first["entries"]) == ("all", "", "feed", 2), first
+    assert first["urls"] == {"atom": base + "feed.atom", "rss": base + "feed.rss", "json": base + "feed.json",
+                             "page": base}, first
+    assert datetime.fromisoformat(first["newest"]) == datetime(2023, 4, 2, 13, 52, tzinfo=UTC), first
+    reuters = next(f for f in feeds if f["stem"] == "providers/reuters.com")
+    assert (reuters["kind"], reuters["key"], reuters["entries"]) == ("provider", "reuters.com", 1), reuters
+    assert reuters["urls"]["page"] == base + "providers/reuters.com/", reuters
+    assert all(set(f) == {"kind", "key", "stem", "title", "entries", "newest", "urls"} for f in feeds)
+    table = runner.invoke(main, ["list", "--records", str(seeds_dir), "--base-url", base])
+    assert table.exit_code == 0, shown(table)
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["kind", "key", "entries", "newest", "url"] and len(lines) == len(feeds) + 1
+    assert len({line.index("http") for line in lines[1:]}) == 1, "the columns are aligned"
+    assert lines[1].split() == ["all", "-", "2", "2023-04-02", "13:52", base + "feed.atom"], lines[1]
+
+
+def test_feeds_list_of_a_store_counts_what_each_feed_holds_and_says_when_none_yet(
+        runner: CliRunner, write_record: RecordWriter, records_dir: Path, in_tmp: Path) -> None:
+    write_record("a.md", topics=["Alpha"], publishedDateTime="2022-01-02T03:04:05Z",
+                 webUrl="https://e.example/a")
+    write_record("b.md", topics=["Alpha", "Beta"], publishedDateTime="2022-02-03T04:05:06Z",
+                 webUrl="https://e.example/b")
+    write_record("draft.md", published=False, topics=["Gamma"], webUrl="https://e.example/c")
+    result = runner.invoke(main, ["list", "--records", str(records_dir), "--json"])
+    assert result.exit_code == 0 and result.stderr == "", shown(result)
+    feeds = {f["stem"]: f for f in json.loads(result.stdout)}
+    assert (feeds["topics/alpha"]["entries"], feeds["topics/beta"]["entries"]) == (2, 1)
+    assert feeds["topics/beta"]["newest"] == "2022-02-03T04:05:06+00:00"
+    assert feeds["providers/example.com"]["title"] == "feeds: Example News"
+    assert "topics/gamma" not in feeds, "an unpublished record makes no feed"
+    assert (feeds["topics/beta/top"]["entries"], feeds["topics/beta/top"]["newest"]) == (0, None)
+    drafts = runner.invoke(main, ["list", "--records", str(records_dir), "--drafts", "--json"])
+    assert "topics/gamma" in {f["stem"] for f in json.loads(drafts.stdout)}, shown(drafts)
+
+
+# -- feeds build --json, --quiet and --verbose (issue 18) ----------------------------------------------
+
+
+def test_build_json_is_the_summary_alone_on_stdout(runner: CliRunner, write_record: RecordWriter,
+                                                    records_dir: Path, tmp_path: Path, in_tmp: Path) -> None:
+    write_record("good.md")
+    write_record("bad.md", title=None, webUrl="https://e.example/bad")
+    write_record("odd.md", quality="high", webUrl="https://e.example/odd")
+    result = runner.invoke(main, ["build", "--records", str(records_dir), "--out", str(tmp_path / "s"),
+                                  "--json"])
+    assert result.exit_code == 0, shown(result)
+    doc = json.loads(result.stdout)  # nothing else on stdout
+    assert {k: doc[k] for k in ("read", "published", "unpublished", "duplicates", "skipped", "changed")} == {
+        "read": 3, "published": 2, "unpublished": 0, "duplicates": 0, "skipped": 1,
+        "changed": doc["files"]}, doc
+    assert doc["feeds"] > 1 and isinstance(doc["seconds"], float) and doc["unchanged"] is False, doc
+    problems = {(p["file"], p["field"], p["severity"]) for p in doc["problems"]}
+    assert problems == {("bad.md", "title", "error"), ("odd.md", "quality", "warning")}, doc["problems"]
+    assert all(p["message"] for p in doc["problems"]), doc["problems"]
+    assert "error: bad.md: title" in result.stderr and "feeds written to" in result.stderr, shown(result)
+
+
+def test_build_quiet_prints_errors_only_and_verbose_every_file(
+        runner: CliRunner, write_record: RecordWriter, records_dir: Path, tmp_path: Path,
+        in_tmp: Path) -> None:
+    write_record("bad.md", title=None, webUrl="https://e.example/bad")
+    write_record("odd.md", quality="high", webUrl="https://e.example/odd")
+    out = tmp_path / "s"
+    args = ["build", "--records", str(records_dir), "--out", str(out)]
+    quiet = runner.invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stdout == "", shown(quiet)
+    assert quiet.stderr.startswith("error: bad.md: title: ") and quiet.stderr.count("\n") == 1, shown(quiet)
+    (out / "feed.atom").unlink()
+    verbose = runner.invoke(main, [*args, "-v"])
+    assert verbose.exit_code == 0, shown(verbose)
+    assert "wrote feed.atom" in verbose.stdout.splitlines(), shown(verbose)
+    assert summary(verbose)["changed"] == "1", shown(verbose)
+    assert "warning: odd.md: quality" in verbose.stderr, shown(verbose)
+    both = runner.invoke(main, [*args, "-q", "-v"])
+    assert both.exit_code == 2 and "--quiet and --verbose" in both.stderr, shown(both)
+
+
+def test_check_quiet_and_verbose(runner: CliRunner, write_record: RecordWriter, records_dir: Path,
+                                 in_tmp: Path) -> None:
+    write_record("bad.md", title=None, webUrl="https://e.example/bad")
+    write_record("draft.md", published=False, webUrl="https://e.example/draft")
+    write_record("good.md")
+    write_record("same.md")  # the same link as good.md
+    write_record("odd.md", quality="high", webUrl="https://e.example/odd")
+    quiet = runner.invoke(main, ["check", "--records", str(records_dir), "-q"])
+    assert quiet.exit_code == 1 and quiet.stdout == "", shown(quiet)
+    assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["error"], shown(quiet)
+    verbose = runner.invoke(main, ["check", "--records", str(records_dir), "--verbose"])
+    assert verbose.exit_code == 1, shown(verbose)
+    assert verbose.stdout.splitlines()[:5] == [
+        "skipped: bad.md", "unpublished: draft.md", "published: good.md", "published: odd.md",
+        "duplicate: same.md"], shown(verbose)
+    assert "checked 5 records" in verbose.stdout, shown(verbose)
+
+
+# -- feeds serve says what it read before serving (issue 18) ------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_serve_starts_with_the_builds_summary_of_the_store(runner: CliRunner, seeds_dir: Path, in_tmp: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           workers: int | None) -> None:
+    import flask
+
+    import feeds.production
+    started: list[object] = []
+    monkeypatch.setattr(flask.Flask, "run", lambda self, **kw: started.append(kw))
+    monkeypatch.setattr(feeds.production, "serve_production", lambda *args: started.append(args))
+    result = runner.invoke(main, ["serve", "--records", str(seeds_dir), "--port", "5099",
+                                  *(["--workers", str(workers)] if workers else [])])
+    assert result.exit_code == 0 and started, shown(result)
+    assert result.stdout.splitlines()[0] == (
+        "read 5 records: 2 published, 3 unpublished, 0 duplicates, 0 skipped; 11 feeds"), shown(result)
+    assert result.stdout.splitlines()[1].startswith("serving "), shown(result)
 
 
 def test_python_dash_m_feeds_works(seeds_dir: Path, tmp_path: Path) -> None:

@@ -405,6 +405,21 @@ def test_a_dry_run_lists_every_upload_and_changes_nothing(
     assert bucket.keys() == []
 
 
+def test_verbose_names_each_object_uploaded_and_quiet_prints_nothing(
+        runner: CliRunner, bucket: Bucket, store: Path, tmp_path: Path, in_tmp: Path) -> None:
+    site = build(store, tmp_path / "out")
+    result = publish(runner, bucket, "news", site.out, "--verbose")
+    files = objects_of(site.out)
+    assert published(result)["uploaded"] == len(files)
+    uploaded = re.findall(r"^uploaded (\S+)$", result.stdout, re.MULTILINE)
+    assert sorted(uploaded) == sorted(files), shown(result)
+    retitle(store, NEWEST, "A headline changed for a quiet publish")
+    build(store, site.out)
+    quiet = publish(runner, bucket, "news", site.out, "-q")
+    assert quiet.exit_code == 0 and quiet.output == "", shown(quiet)
+    assert published(publish(runner, bucket, "news", site.out))["uploaded"] == 0, "the quiet one did it"
+
+
 # -- order, interruptions ------------------------------------------------------------------------------
 
 

@@ -1,11 +1,14 @@
-"""Every setting is documented in the README, with its default."""
+"""Every setting is documented in the README and by `feeds settings`, with its default."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from feeds.cli import main
 from feeds.errors import SettingsError
 from feeds.settings import OPTIONS, load_settings
 
@@ -37,3 +40,14 @@ def test_bad_settings_files_are_refused_with_the_setting_named(tmp_path: Path, t
     with pytest.raises(SettingsError) as caught:
         load_settings(file, environ={})
     assert str(file) in str(caught.value) or text.split()[0] in str(caught.value)
+
+
+def test_feeds_settings_documents_what_the_readme_does(runner: CliRunner, in_tmp: Path) -> None:
+    """`feeds settings` (which replaced the settings paragraph of `feeds --help`) and the README's
+    table are made from the same Option table: same names, defaults and help."""
+    result = runner.invoke(main, ["settings", "--json"])
+    assert result.exit_code == 0, result.output
+    text = README.read_text(encoding="utf-8")
+    for row in json.loads(result.stdout):
+        assert f"| `{row['name']}` | `{row['default']!r}` | {row['help']} |" in text, row
+    assert [row["name"] for row in json.loads(result.stdout)] == [option.name for option in OPTIONS]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import CacheBusy
+from ..errors import CacheBusy, Problem
 from ..settings import Settings
 from .catalog import Catalog, Changes, Commits, Counts, Day, Progress, Ref, Summary, member_hash
 from .db import DamagedRow, Output, busy, catalog_path, log, unusable, unusable_warning
@@ -75,6 +75,15 @@ def with_catalog(settings: Settings, work: Callable[[Catalog], T],
         catalog.close()
 
 
+def survey(catalog: Catalog, settings: Settings) -> tuple[tuple[Problem, ...], Counts]:
+    """Bring `catalog` up to date with the record folder; what is wrong with its files, and what it
+    holds (what `feeds check` reports and `feeds serve` starts by saying)."""
+    listing = catalog.update(Path(settings.records), settings).listing
+    with catalog.reading():
+        problems = catalog.problems(listing)
+        return problems, catalog.counts(problems)
+
+
 __all__ = ["Catalog", "Changes", "Commits", "Counts", "DamagedRow", "Day", "Entry", "Listing", "Output",
            "Progress", "Ref", "Summary", "busy", "catalog_path", "member_hash", "open_catalog", "scan",
-           "unusable", "unusable_warning", "with_catalog"]
+           "survey", "unusable", "unusable_warning", "with_catalog"]

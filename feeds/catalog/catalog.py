@@ -205,6 +205,11 @@ class Counts:
     skipped: int
     feeds: int
 
+    def summary(self) -> str:
+        """What the store holds, as the summary lines of `feeds build` and `feeds serve` begin."""
+        return (f"read {self.files} records: {self.published} published, {self.unpublished} unpublished, "
+                f"{self.duplicates} duplicates, {self.skipped} skipped; {self.feeds} feeds")
+
 
 _DAYS = range(date.min.toordinal() - date(1970, 1, 1).toordinal(),
               date.max.toordinal() - date(1970, 1, 1).toordinal() + 1)  # the days a record's date can be on
@@ -1034,6 +1039,16 @@ class Catalog:
                     found.append(Problem(source, "webUrl", f"same link as {shown}; the article is "
                                                            f"published once, from {shown}"))
         return tuple(found)
+
+    def fates(self) -> list[tuple[str, str]]:
+        """Every record file read, by name (printable), and what became of it: ``published``,
+        ``unpublished``, ``duplicate`` (another file has its link) or ``skipped`` (`feeds check -v`)."""
+        rows = self.db.execute("SELECT f.name, f.state, r.shown FROM files f LEFT JOIN records r "
+                               "ON r.name = f.name ORDER BY f.name")
+        return [(printable(os.fsdecode(name)),
+                 "skipped" if state == UNREADABLE else "unpublished" if state == UNPUBLISHED
+                 else "duplicate" if shown == 0 else "published")
+                for name, state, shown in rows]
 
     def counts(self, problems: Iterable[Problem]) -> Counts:
         """The store's counts; `problems` are those `problems` gave."""
