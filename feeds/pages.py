@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -77,12 +78,25 @@ def _defuse(value: Any) -> Any:
     return value
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day(moment: datetime) -> str:
+    """The date a page or embed shows ("09 Nov 2020"): the day in UTC, in English whatever the locale.
+
+    A static page cannot know its reader's time zone, and embed.js writes the very same text (its
+    own copy of this rule), so that a headline has one date in the pages, the iframe and the script.
+    """
+    moment = moment.astimezone(UTC)
+    return f"{moment.day:02d} {MONTHS[moment.month - 1]} {moment.year}"
+
+
 @functools.cache
 def _env() -> Environment:
     """The templates' environment, made when the first page is (jinja2 takes a tenth of a second
     to load, which a build with nothing to make need not pay)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
-    return Environment(
+    env = Environment(
         finalize=_defuse,
         loader=PackageLoader("feeds", "templates"),
         autoescape=select_autoescape(["html", "opml"]),
@@ -90,6 +104,8 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["day"] = day
+    return env
 
 
 def warm_templates() -> None:

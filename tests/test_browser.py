@@ -22,6 +22,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -170,9 +171,16 @@ class Watched:
         assert not foreign, f"requests outside {local}: {foreign}"
 
 
+# The browser's time zone and language: far from UTC (the newest record, at midnight UTC on
+# 1 January, is still on 31 December there) and not English, so that a date written in the reader's
+# zone or locale shows.
+READER_ZONE, READER_LOCALE = "America/Los_Angeles", "de-DE"
+
+
 @pytest.fixture
 def watched(browser: Any) -> Iterator[Watched]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, timezone_id=READER_ZONE,
+                                  locale=READER_LOCALE)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     seen = Watched(page)
@@ -246,9 +254,36 @@ def test_demo_page_on_another_origin_renders_both_embeds(watched: Watched, feeds
     assert embed.evaluate("document.scripts.length") == 0
     assert page.evaluate("document.scripts.length") == 1  # the demo's own embed.js
     tags = set(page.evaluate("[...document.querySelectorAll('#x *')].map(e => e.tagName.toLowerCase())"))
-    assert tags <= {"ul", "li", "a", "span"}, tags
+    assert tags <= {"ul", "li", "a", "span", "time"}, tags
     frame_tags = set(embed.evaluate("[...document.body.querySelectorAll('*')].map(e => e.localName)"))
     assert "img" not in frame_tags and "script" not in frame_tags, frame_tags
+    watched.assert_clean((demo.url, feeds_url))
+
+
+def test_iframe_and_script_show_each_date_as_the_pages_do(watched: Watched, feeds_url: str,
+                                                           demo_server: Any) -> None:
+    """The day in UTC, "09 Nov 2020", in the iframe and from embed.js alike, whatever the reader's zone."""
+    page = watched.page
+    assert page.evaluate("new Date('2030-01-01T00:00:00Z').getDate()") == 31, "the reader is not west of UTC"
+    items = get_json(feeds_url + "feed.json")["items"][:SCRIPT_LIMIT]
+    demo = demo_server(feeds_url)
+    page.goto(demo.url, wait_until="load")
+    page.locator("#x li").nth(len(items) - 1).wait_for()
+    frame = page.frame_locator("#frame")
+    frame.locator("li").nth(len(items) - 1).wait_for()
+    script_times = page.locator("#x li time")
+    frame_times = frame.locator("li time")
+    expected = [datetime.fromisoformat(i["date_published"]).astimezone(UTC).strftime("%d %b %Y")
+                for i in items]
+    assert expected[0] == "01 Jan 2030"
+    assert list_texts(script_times)[: len(items)] == expected
+    assert list_texts(frame_times)[: len(items)] == expected
+    stamps = [i["date_published"] for i in items]
+    assert [t.get_attribute("datetime") for t in script_times.all()] == stamps
+    assert [t.get_attribute("datetime") for t in frame_times.all()][: len(items)] == stamps
+    # the whole line after the headline: provider, separator and date
+    assert list_texts(page.locator("#x li .feeds-embed-meta")) == list_texts(frame.locator("li .meta"))[
+        : len(items)]
     watched.assert_clean((demo.url, feeds_url))
 
 
