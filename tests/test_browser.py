@@ -32,7 +32,7 @@ import pytest
 from feeds.pages import EMBED_LIMIT
 
 from .stores import record_fields, record_text
-from .test_pages import feeds_server, http_get
+from .test_pages import feeds_server, free_port, http_get
 
 pytestmark = pytest.mark.tools
 
@@ -397,6 +397,56 @@ def test_pages_keep_to_their_column_on_a_phone(phone: Watched, feeds_url: str, p
                               + ` the column at ${right.toFixed(1)}px`);
     }""")
     assert not outside, "\n".join(outside)
+
+
+# -- pictures that fail ------------------------------------------------------------------------
+SHOWN = "https://pictures.example.org/"  # answered with PIXEL by the test's route
+
+
+@pytest.fixture(scope="module")
+def pictures(feeds_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`feeds serve` over three stories about Pictures: one whose thumbnail (and provider's logo) is on a
+    port nobody listens on, one whose thumbnail the other feeds server answers with a 404, one shown.
+    Yields the URLs by name, and the server's base URL as "base"."""
+    work = tmp_path_factory.mktemp("pictures")
+    records = work / "records"
+    records.mkdir()
+    refused = f"http://127.0.0.1:{free_port()}/"  # free a moment ago: nothing listens there
+    urls = {"refused thumb": refused + "thumb.jpg", "refused logo": refused + "logo.png",
+            "missing thumb": feeds_url + "no-such-picture.jpg", "shown thumb": SHOWN + "thumb.png"}
+    for i, name in enumerate(("refused", "missing", "shown")):
+        logos = [{"url": urls["refused logo"]}] if name == "refused" else []
+        story = record_fields(title=f"A {name} picture", publishedDateTime=f"2024-06-0{i + 1}T09:00:00Z",
+                              webUrl=f"https://{name}.example.com/story", topics=["Pictures"],
+                              images=[{"url": urls[f"{name} thumb"], "width": 640, "height": 360}],
+                              provider={"name": f"{name.title()} Daily", "domain": f"{name}.example.com",
+                                        "images": logos})
+        (records / f"{name}.md").write_text(record_text(story), encoding="utf-8")
+    with feeds_server(records, work / "server") as base:
+        yield {**urls, "base": base}
+
+
+@pytest.mark.parametrize("path, failing, loaded", [
+    ("", {"refused thumb", "missing thumb"}, {"shown thumb"}),
+    ("topics/pictures/", {"refused thumb", "missing thumb"}, {"shown thumb"}),
+    ("providers/refused.example.com/", {"refused thumb", "refused logo"}, set())])
+def test_a_picture_that_fails_to_load_takes_no_room(watched: Watched, pictures: dict[str, str], path: str,
+                                                    failing: set[str], loaded: set[str]) -> None:
+    """No broken-image box: a thumbnail or logo that failed has no size; one that loaded has its own."""
+    page = watched.page
+    page.route(SHOWN + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL))
+    page.goto(pictures["base"] + path, wait_until="load")
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    images = page.evaluate("[...document.images].map(i => [i.src, i.naturalWidth, i.offsetWidth,"
+                           " i.offsetHeight])")
+    failed = {src: (width, height) for src, natural, width, height in images if natural == 0}
+    shown = {src: (width, height) for src, natural, width, height in images if natural > 0}
+    assert set(failed) == {pictures[n] for n in failing}, f"{path}: {images}"
+    assert set(shown) == {pictures[n] for n in loaded}, f"{path}: {images}"
+    assert all(size == (0, 0) for size in failed.values()), f"{path}: a failed picture takes room: {failed}"
+    assert all(w > 0 and h > 0 for w, h in shown.values()), f"{path}: a loaded picture is hidden: {shown}"
+    unexpected = [p for p in watched.problems if not any(pictures[name] in p for name in failing)]
+    assert not unexpected, "\n".join(unexpected)
 
 
 # -- paging through every story ---------------------------------------------------------------
