@@ -5,15 +5,13 @@ record whose title holds ``<script>window.__pwned=1</script>``; a second
 server, on another port and so another origin, serves
 ``tests/data/embed_demo.html``, which embeds the all-items feed as an iframe
 and through ``embed.js``.  Nothing is downloaded: without ``/usr/bin/chromium``
-or the playwright package the tests skip.  With ``FEEDS_SCREENSHOTS=1`` the
-last test writes ``docs/screenshots/index.png`` and ``embed.png`` from the
-seeds alone.
+or the playwright package the tests skip.  (``docs/screenshots.py`` makes the
+README's pictures the same way; a test would assert nothing of them.)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -31,6 +29,7 @@ import pytest
 
 from feeds.pages import EMBED_LIMIT
 
+from .chromium import CHROMIUM, launch
 from .stores import record_fields, record_text
 from .test_pages import feeds_server, free_port, http_get
 
@@ -39,10 +38,6 @@ pytestmark = pytest.mark.tools
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 DEMO = Path(__file__).resolve().parent / "data" / "embed_demo.html"
-SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 EVIL_TITLE = "<script>window.__pwned=1</script>Evil"
 SCRIPT_LIMIT = 5  # data-limit of the demo page's script
 OTHERS = 9  # more records, so that the feed holds more than either embed shows
@@ -147,8 +142,7 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = launch(playwright)
         try:
             yield browser
         finally:
@@ -520,23 +514,3 @@ def test_an_archive_link_from_a_feed_page_leads_to_its_page_and_documents(watche
     watched.assert_clean((paged_url,))
     missing = page.goto(paged_url + "topics/paging/archive/1999.html")
     assert missing is not None and missing.status == 404
-
-
-@pytest.mark.skipif(os.environ.get("FEEDS_SCREENSHOTS") != "1", reason="set FEEDS_SCREENSHOTS=1")
-def test_screenshots(watched: Watched, demo_server: Any, tmp_path: Path) -> None:
-    """docs/screenshots/index.png and embed.png, from the seeds alone, at 1000x800."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    records = tmp_path / "records"
-    shutil.copytree(SEEDS, records)
-    with feeds_server(records, tmp_path / "server") as base:
-        page = watched.page
-        thumbnails_offline(page, (base,))  # (pictures are not fetched: the machine may be offline)
-        page.goto(base, wait_until="load")
-        page.screenshot(path=str(SCREENSHOTS / "index.png"))
-        demo = demo_server(base)
-        page.unroute("**/*")
-        page.goto(demo.url, wait_until="load")
-        page.locator("#x li").first.wait_for()
-        page.frame_locator("#frame").locator("li").first.wait_for()
-        page.screenshot(path=str(SCREENSHOTS / "embed.png"))
-        watched.assert_clean((base, demo.url, *thumbnails(base)))
