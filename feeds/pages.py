@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -37,8 +38,13 @@ PAGE_CSS = (
     ".count{color:#555;font-size:.9rem}.count:before{content:'('}.count:after{content:')'}"
     ".formats,.meta,.latest{font-size:.9rem;color:#555}.formats a{color:#555}.stories{padding:0;"
     "list-style:none}.stories li{overflow:hidden;border-bottom:1px solid #eee;padding-bottom:.6rem}"
-    ".thumb{float:right;margin:0 0 .4rem .8rem;object-fit:cover;border-radius:4px}"
-    ".logo{vertical-align:middle;border-radius:4px}.subscribe label{display:block;font-size:.9rem}"
+    # A picture takes the size of what it holds, within a box (its width and height attributes serve
+    # only where these styles do not apply): one that fails to load (alt="") then holds nothing and
+    # takes no room, where a fixed size would leave an empty box.  CSS cannot select a failed image
+    # and the CSP allows no script to hide it; the cost is that no room is kept for one still loading.
+    ".thumb,.logo{width:auto;height:auto;max-width:96px;max-height:64px;border-radius:4px}"
+    ".thumb{float:right;margin:0 0 .4rem .8rem}.logo{vertical-align:middle;max-height:32px}"
+    ".subscribe label{display:block;font-size:.9rem}"
     ".subscribe input{width:100%;box-sizing:border-box;font:inherit;padding:.2rem}"
     ".pager{display:flex;justify-content:space-between;margin:1rem 0}.pager a[rel=next]{margin-left:auto}"
     "@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}"
@@ -77,12 +83,25 @@ def _defuse(value: Any) -> Any:
     return value
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day(moment: datetime) -> str:
+    """The date a page or embed shows ("09 Nov 2020"): the day in UTC, in English whatever the locale.
+
+    A static page cannot know its reader's time zone, and embed.js writes the very same text (its
+    own copy of this rule), so that a headline has one date in the pages, the iframe and the script.
+    """
+    moment = moment.astimezone(UTC)
+    return f"{moment.day:02d} {MONTHS[moment.month - 1]} {moment.year}"
+
+
 @functools.cache
 def _env() -> Environment:
     """The templates' environment, made when the first page is (jinja2 takes a tenth of a second
     to load, which a build with nothing to make need not pay)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
-    return Environment(
+    env = Environment(
         finalize=_defuse,
         loader=PackageLoader("feeds", "templates"),
         autoescape=select_autoescape(["html", "opml"]),
@@ -90,6 +109,8 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["day"] = day
+    return env
 
 
 def warm_templates() -> None:

@@ -5,15 +5,13 @@ record whose title holds ``<script>window.__pwned=1</script>``; a second
 server, on another port and so another origin, serves
 ``tests/data/embed_demo.html``, which embeds the all-items feed as an iframe
 and through ``embed.js``.  Nothing is downloaded: without ``/usr/bin/chromium``
-or the playwright package the tests skip.  With ``FEEDS_SCREENSHOTS=1`` the
-last test writes ``docs/screenshots/index.png`` and ``embed.png`` from the
-seeds alone.
+or the playwright package the tests skip.  (``docs/screenshots.py`` makes the
+README's pictures the same way; a test would assert nothing of them.)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -22,6 +20,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,15 @@ import pytest
 
 from feeds.pages import EMBED_LIMIT
 
+from .chromium import CHROMIUM, launch
 from .stores import record_fields, record_text
-from .test_pages import feeds_server, http_get
+from .test_pages import feeds_server, free_port, http_get
 
 pytestmark = pytest.mark.tools
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 DEMO = Path(__file__).resolve().parent / "data" / "embed_demo.html"
-SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 EVIL_TITLE = "<script>window.__pwned=1</script>Evil"
 SCRIPT_LIMIT = 5  # data-limit of the demo page's script
 OTHERS = 9  # more records, so that the feed holds more than either embed shows
@@ -146,8 +142,7 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = launch(playwright)
         try:
             yield browser
         finally:
@@ -170,9 +165,16 @@ class Watched:
         assert not foreign, f"requests outside {local}: {foreign}"
 
 
+# The browser's time zone and language: far from UTC (the newest record, at midnight UTC on
+# 1 January, is still on 31 December there) and not English, so that a date written in the reader's
+# zone or locale shows.
+READER_ZONE, READER_LOCALE = "America/Los_Angeles", "de-DE"
+
+
 @pytest.fixture
 def watched(browser: Any) -> Iterator[Watched]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, timezone_id=READER_ZONE,
+                                  locale=READER_LOCALE)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     seen = Watched(page)
@@ -246,9 +248,36 @@ def test_demo_page_on_another_origin_renders_both_embeds(watched: Watched, feeds
     assert embed.evaluate("document.scripts.length") == 0
     assert page.evaluate("document.scripts.length") == 1  # the demo's own embed.js
     tags = set(page.evaluate("[...document.querySelectorAll('#x *')].map(e => e.tagName.toLowerCase())"))
-    assert tags <= {"ul", "li", "a", "span"}, tags
+    assert tags <= {"ul", "li", "a", "span", "time"}, tags
     frame_tags = set(embed.evaluate("[...document.body.querySelectorAll('*')].map(e => e.localName)"))
     assert "img" not in frame_tags and "script" not in frame_tags, frame_tags
+    watched.assert_clean((demo.url, feeds_url))
+
+
+def test_iframe_and_script_show_each_date_as_the_pages_do(watched: Watched, feeds_url: str,
+                                                           demo_server: Any) -> None:
+    """The day in UTC, "09 Nov 2020", in the iframe and from embed.js alike, whatever the reader's zone."""
+    page = watched.page
+    assert page.evaluate("new Date('2030-01-01T00:00:00Z').getDate()") == 31, "the reader is not west of UTC"
+    items = get_json(feeds_url + "feed.json")["items"][:SCRIPT_LIMIT]
+    demo = demo_server(feeds_url)
+    page.goto(demo.url, wait_until="load")
+    page.locator("#x li").nth(len(items) - 1).wait_for()
+    frame = page.frame_locator("#frame")
+    frame.locator("li").nth(len(items) - 1).wait_for()
+    script_times = page.locator("#x li time")
+    frame_times = frame.locator("li time")
+    expected = [datetime.fromisoformat(i["date_published"]).astimezone(UTC).strftime("%d %b %Y")
+                for i in items]
+    assert expected[0] == "01 Jan 2030"
+    assert list_texts(script_times)[: len(items)] == expected
+    assert list_texts(frame_times)[: len(items)] == expected
+    stamps = [i["date_published"] for i in items]
+    assert [t.get_attribute("datetime") for t in script_times.all()] == stamps
+    assert [t.get_attribute("datetime") for t in frame_times.all()][: len(items)] == stamps
+    # the whole line after the headline: provider, separator and date
+    assert list_texts(page.locator("#x li .feeds-embed-meta")) == list_texts(frame.locator("li .meta"))[
+        : len(items)]
     watched.assert_clean((demo.url, feeds_url))
 
 
@@ -364,6 +393,56 @@ def test_pages_keep_to_their_column_on_a_phone(phone: Watched, feeds_url: str, p
     assert not outside, "\n".join(outside)
 
 
+# -- pictures that fail ------------------------------------------------------------------------
+SHOWN = "https://pictures.example.org/"  # answered with PIXEL by the test's route
+
+
+@pytest.fixture(scope="module")
+def pictures(feeds_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`feeds serve` over three stories about Pictures: one whose thumbnail (and provider's logo) is on a
+    port nobody listens on, one whose thumbnail the other feeds server answers with a 404, one shown.
+    Yields the URLs by name, and the server's base URL as "base"."""
+    work = tmp_path_factory.mktemp("pictures")
+    records = work / "records"
+    records.mkdir()
+    refused = f"http://127.0.0.1:{free_port()}/"  # free a moment ago: nothing listens there
+    urls = {"refused thumb": refused + "thumb.jpg", "refused logo": refused + "logo.png",
+            "missing thumb": feeds_url + "no-such-picture.jpg", "shown thumb": SHOWN + "thumb.png"}
+    for i, name in enumerate(("refused", "missing", "shown")):
+        logos = [{"url": urls["refused logo"]}] if name == "refused" else []
+        story = record_fields(title=f"A {name} picture", publishedDateTime=f"2024-06-0{i + 1}T09:00:00Z",
+                              webUrl=f"https://{name}.example.com/story", topics=["Pictures"],
+                              images=[{"url": urls[f"{name} thumb"], "width": 640, "height": 360}],
+                              provider={"name": f"{name.title()} Daily", "domain": f"{name}.example.com",
+                                        "images": logos})
+        (records / f"{name}.md").write_text(record_text(story), encoding="utf-8")
+    with feeds_server(records, work / "server") as base:
+        yield {**urls, "base": base}
+
+
+@pytest.mark.parametrize("path, failing, loaded", [
+    ("", {"refused thumb", "missing thumb"}, {"shown thumb"}),
+    ("topics/pictures/", {"refused thumb", "missing thumb"}, {"shown thumb"}),
+    ("providers/refused.example.com/", {"refused thumb", "refused logo"}, set())])
+def test_a_picture_that_fails_to_load_takes_no_room(watched: Watched, pictures: dict[str, str], path: str,
+                                                    failing: set[str], loaded: set[str]) -> None:
+    """No broken-image box: a thumbnail or logo that failed has no size; one that loaded has its own."""
+    page = watched.page
+    page.route(SHOWN + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL))
+    page.goto(pictures["base"] + path, wait_until="load")
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    images = page.evaluate("[...document.images].map(i => [i.src, i.naturalWidth, i.offsetWidth,"
+                           " i.offsetHeight])")
+    failed = {src: (width, height) for src, natural, width, height in images if natural == 0}
+    shown = {src: (width, height) for src, natural, width, height in images if natural > 0}
+    assert set(failed) == {pictures[n] for n in failing}, f"{path}: {images}"
+    assert set(shown) == {pictures[n] for n in loaded}, f"{path}: {images}"
+    assert all(size == (0, 0) for size in failed.values()), f"{path}: a failed picture takes room: {failed}"
+    assert all(w > 0 and h > 0 for w, h in shown.values()), f"{path}: a loaded picture is hidden: {shown}"
+    unexpected = [p for p in watched.problems if not any(pictures[name] in p for name in failing)]
+    assert not unexpected, "\n".join(unexpected)
+
+
 # -- paging through every story ---------------------------------------------------------------
 # Stories, three a month from January 2024, with limit 5 and archive_size 8: the 25 archived make
 # a page for each month of the first half, and one for July to September (the second half).
@@ -435,23 +514,3 @@ def test_an_archive_link_from_a_feed_page_leads_to_its_page_and_documents(watche
     watched.assert_clean((paged_url,))
     missing = page.goto(paged_url + "topics/paging/archive/1999.html")
     assert missing is not None and missing.status == 404
-
-
-@pytest.mark.skipif(os.environ.get("FEEDS_SCREENSHOTS") != "1", reason="set FEEDS_SCREENSHOTS=1")
-def test_screenshots(watched: Watched, demo_server: Any, tmp_path: Path) -> None:
-    """docs/screenshots/index.png and embed.png, from the seeds alone, at 1000x800."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    records = tmp_path / "records"
-    shutil.copytree(SEEDS, records)
-    with feeds_server(records, tmp_path / "server") as base:
-        page = watched.page
-        thumbnails_offline(page, (base,))  # (pictures are not fetched: the machine may be offline)
-        page.goto(base, wait_until="load")
-        page.screenshot(path=str(SCREENSHOTS / "index.png"))
-        demo = demo_server(base)
-        page.unroute("**/*")
-        page.goto(demo.url, wait_until="load")
-        page.locator("#x li").first.wait_for()
-        page.frame_locator("#frame").locator("li").first.wait_for()
-        page.screenshot(path=str(SCREENSHOTS / "embed.png"))
-        watched.assert_clean((base, demo.url, *thumbnails(base)))

@@ -718,6 +718,25 @@ def test_embed_of_every_feed_is_compact_and_self_contained(site: Built) -> None:
             f"{where}: other sites cannot frame the embed")
 
 
+def test_embed_footer_names_the_site_and_the_feed_as_its_page_does(site: Built) -> None:
+    """"More from " and the words the feed's page heads itself with: the line above its heading (the
+    site › the kind of feed) and the heading; for every story, the index's heading.  Each name links
+    to its page, in a new tab: the pages may not be framed."""
+    index = parse_html(site.static("index.html"), "index")
+    for stem in site.stems:
+        where = f"{site.name}: /embed/{stem}.html"
+        footer = list(parse_html(site.static(f"embed/{stem}.html"), where).find("body"))[-1]
+        if stem == "feed":
+            named, linked = text_of(index.find("body/header/h1")), [site.url()]
+        else:
+            header = parse_html(site.static(site.page_file(stem)), stem).find("body/header")
+            named = f"{text_of(header.find('p'))} › {text_of(header.find('h1'))}"
+            linked = [site.url(), site.url(site.page_path(stem))]
+        assert text_of(footer) == f"More from {named}", f"{where}: footer"
+        assert [a.get("href") for a in links(footer)] == linked, f"{where}: footer links"
+        assert {a.get("target") for a in links(footer)} == {"_blank"}, f"{where}: a link opens in the frame"
+
+
 def test_pages_forbid_framing_and_allow_only_their_styles(core_site: Built) -> None:
     for path in ["", *(core_site.page_path(s) for s in core_site.stems if s != "feed")]:
         response = core_site.live(path)

@@ -33,8 +33,9 @@ from feeds.text import clean_text
 from feeds.web import create_app
 from feeds.xmlfeeds import stylesheet_href
 
+from .chromium import CHROMIUM, launch
 from .stores import build_into, record_fields, record_text
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from .test_browser import TIMEOUT_MS
 from .test_pages import feeds_server
 from .test_web import copy_store, make_settings
 
@@ -219,12 +220,6 @@ def test_the_stylesheet_shows_title_subscription_address_and_entries_with_hostil
 # -- in real Chromium -----------------------------------------------------------------------------
 
 
-# Chromium 156 runs XSLT by default but lays a removal warning over the top of the page (Chrome 155+
-# builds from Google disable XSLT): XSLT is asked for explicitly, and the banner is switched off so
-# that the screenshot shows the page a reader sees in Firefox or Safari.
-XSLT_ARGS = ["--enable-blink-features=XSLT", "--disable-blink-features=GenerateXSLTWarningBanner"]
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -233,8 +228,7 @@ def chromium() -> Iterator[Any]:
         pytest.skip("tesseract is missing (apt-get install tesseract-ocr)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + XSLT_ARGS,
-                                             headless=True)
+        browser = launch(playwright, xslt=True)
         try:
             yield browser
         finally:

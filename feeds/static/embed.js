@@ -29,6 +29,17 @@
     }
   }
 
+  // The date as the pages and the iframe show it ("09 Nov 2020", feeds.pages.day): the day in UTC,
+  // in English, never in the reader's zone or locale, so that a headline has one date everywhere.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function day(value) {
+    var moment = new Date(value);
+    if (isNaN(moment.getTime())) { return null; }
+    var date = moment.getUTCDate();
+    return (date < 10 ? "0" : "") + date + " " + MONTHS[moment.getUTCMonth()] + " " + moment.getUTCFullYear();
+  }
+
   function item(entry) {
     var li = document.createElement("li");
     var href = safeUrl(entry.url);
@@ -40,13 +51,19 @@
       title.rel = "noopener noreferrer";
     }
     li.appendChild(title);
-    var meta = [];
-    if (entry.authors && entry.authors[0] && entry.authors[0].name) { meta.push(entry.authors[0].name); }
-    if (entry.date_published) { meta.push(entry.date_published.slice(0, 10)); }
-    if (meta.length) {
+    // " Provider · <time>": the iframe's line (embed.html), built from text nodes.
+    var author = entry.authors && entry.authors[0] && entry.authors[0].name;
+    var shown = entry.date_published ? day(entry.date_published) : null;
+    if (author || shown) {
       var span = document.createElement("span");
       span.className = "feeds-embed-meta";
-      span.textContent = " " + meta.join(" · ");
+      span.textContent = " " + (author || "") + (author && shown ? " · " : "");
+      if (shown) {
+        var time = document.createElement("time");
+        time.dateTime = entry.date_published;
+        time.textContent = shown;
+        span.appendChild(time);
+      }
       li.appendChild(span);
     }
     return li;
