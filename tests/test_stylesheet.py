@@ -340,3 +340,16 @@ def test_chromium_shows_hostile_record_text_literally_and_runs_none_of_it(
     assert page.locator("li h3 a").first.inner_text() == SHOWN_TITLE
     assert SHOWN_EXCERPT in text and SHOWN_PROVIDER in text
     assert page.locator("script, img, [onmouseover], [onerror]").count() == 0
+
+
+@pytest.mark.parametrize("extension", [".atom", ".rss"])
+def test_an_entry_s_date_reads_as_the_pages_show_it(seeds_dir: Path, tmp_path: Path, extension: str) -> None:
+    # It read 2023-04-02 (Atom) and "Sun, 02 Apr 2023" (RSS) where the pages read 02 Apr 2023.
+    out = tmp_path / "out"
+    build_site(Settings.make(records=str(seeds_dir), out=str(out), cache_dir="off"))
+    shown = etree.XSLT(etree.fromstring(STYLESHEET))(etree.parse(str(out / f"feed{extension}")))
+    dates = [re.match(r"[^·]*", " ".join(p.itertext())).group(0).strip()
+             for p in shown.getroot().iter("p") if p.get("class") == "meta"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert dates and all(re.fullmatch(r"\d\d [A-Z][a-z]{2} \d{4}", d) for d in dates), dates
+    assert all(f">{d}</time>" in page for d in dates), (dates, "not as the front page shows them")

@@ -112,11 +112,16 @@
       </h3>
       <p class="meta">
         <xsl:choose>
-          <!-- Atom: 2024-05-01T10:00:00+00:00; RSS: Wed, 01 May 2024 10:00:00 +0000 -->
+          <!-- The day as the pages show it, 01 May 2024 (the feeds' dates are in UTC), from
+               Atom's 2024-05-01T10:00:00+00:00 and RSS's Wed, 01 May 2024 10:00:00 +0000. -->
           <xsl:when test="atom:published">
-            <time datetime="{atom:published}"><xsl:value-of select="substring(atom:published, 1, 10)"/></time>
+            <time datetime="{atom:published}">
+              <xsl:value-of select="concat(substring(atom:published, 9, 2), ' ',
+                substring('JanFebMarAprMayJunJulAugSepOctNovDec', 3 * substring(atom:published, 6, 2) - 2, 3),
+                ' ', substring(atom:published, 1, 4))"/>
+            </time>
           </xsl:when>
-          <xsl:otherwise><xsl:value-of select="substring(pubDate, 1, 16)"/></xsl:otherwise>
+          <xsl:otherwise><xsl:value-of select="substring(pubDate, 6, 11)"/></xsl:otherwise>
         </xsl:choose>
         <xsl:if test="atom:author/atom:name | dc:creator">
           <xsl:text> · </xsl:text>
