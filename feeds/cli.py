@@ -258,6 +258,7 @@ def _watch(settings: Settings, timings: bool, nginx_conf: Path | None, voice: Vo
 @main.command(short_help="List the record store's problems; exit 1 if a record is skipped.")
 @_settings_file
 @_setting("records")
+@_setting("drafts")  # drafts are checked as a drafts build would publish them
 @_loudness
 def check(quiet: bool, verbose: bool, **cli: Any) -> None:
     """List every problem in the record store; exit 1 when a record would be skipped."""

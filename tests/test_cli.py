@@ -87,6 +87,19 @@ def test_build_drafts_includes_unpublished_records_for_preview(runner: CliRunner
     assert (out / "feed.atom").read_text(encoding="utf-8").count("<entry>") == 5
 
 
+def test_check_drafts_checks_the_drafts_a_drafts_build_would_publish(runner: CliRunner, tmp_path: Path,
+                                                                     in_tmp: Path) -> None:
+    records = tmp_path / "drafts"
+    records.mkdir()
+    (records / "draft.md").write_text('---\ntitle: "A draft without a date"\nwebUrl: https://example.org/d\n'
+                                      "published: false\n---\n", encoding="utf-8")
+    plain = runner.invoke(main, ["check", "--records", str(records)])
+    assert plain.exit_code == 0 and "draft.md" not in plain.stderr, shown(plain)
+    drafts = runner.invoke(main, ["check", "--records", str(records), "--drafts"])
+    assert drafts.exit_code == 1, shown(drafts)
+    assert "error: draft.md: publishedDateTime: is missing" in drafts.stderr, shown(drafts)
+
+
 def test_build_reports_skipped_records_and_still_publishes(runner: CliRunner, tmp_path: Path,
                                                            write_record: RecordWriter,
                                                            records_dir: Path, in_tmp: Path) -> None:
