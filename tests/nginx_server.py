@@ -55,6 +55,7 @@ def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], byte
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 a moment ago, for a server a test starts."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -33,6 +33,8 @@ import feedparser
 import pytest
 import yaml
 
+from .nginx_server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 # ../shared sits beside the repository; never assume the working directory.
@@ -69,13 +71,6 @@ class Server:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(tmp_path: Path, records: Path, name: str = "server", base_url: str | None = None,

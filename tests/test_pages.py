@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -53,6 +52,7 @@ from feeds.records import read_record
 from feeds.settings import Settings
 from feeds.web import create_app
 
+from .nginx_server import free_port
 from .stores import plan_records, read_store, record_fields, record_text
 from .test_archive import expected_stories
 
@@ -773,13 +773,6 @@ def test_embed_js_is_javascript_building_text_only(core_site: Built) -> None:
 
 
 # -- a real server and a feed reader that only knows the site's URL ------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
